@@ -1,0 +1,43 @@
+"""Reads of departments and the service catalogue."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from departments.models import Department, Membership, Service, User
+
+
+def department_list(*, active_only: bool = True) -> QuerySet[Department]:
+    queryset = Department.objects.select_related("parent", "calendar")
+    return queryset.filter(active=True) if active_only else queryset
+
+
+def catalogue(*, search: str = "") -> QuerySet[Department]:
+    """Active supplier departments with their active services, optionally searched."""
+    services = Service.objects.filter(active=True).select_related(
+        "standard__current_version__calendar"
+    )
+    departments = Department.objects.filter(active=True, services__active=True)
+    if search:
+        match = Q(name__icontains=search) | Q(description__icontains=search)
+        services = services.filter(match | Q(department__name__icontains=search))
+        departments = departments.filter(
+            Q(services__name__icontains=search)
+            | Q(services__description__icontains=search)
+            | Q(name__icontains=search)
+        )
+    return (
+        departments.distinct()
+        .select_related("default_standard__current_version__calendar")
+        .prefetch_related(Prefetch("services", queryset=services, to_attr="catalogue_services"))
+    )
+
+
+def department_leads(*, department_id: int) -> QuerySet[User]:
+    return User.objects.filter(
+        memberships__department_id=department_id, memberships__role=Membership.Role.LEAD
+    )
+
+
+def department_agents(*, department_id: int) -> QuerySet[User]:
+    return User.objects.filter(memberships__department_id=department_id).order_by("username")

@@ -1,0 +1,183 @@
+"""Who may see and do what (SPEC §6). The one place these rules live: every view, API
+endpoint, selector and service asks here.
+
+Roles: an *admin* is a superuser; an *agent* is a member of a supplier department; a *lead*
+is a member with the lead role; every signed-in person is an *employee* of its home
+department. Confidential services narrow visibility to the requester and named handlers.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from departments.models import Membership
+
+
+def is_admin(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_superuser)
+
+
+def memberships(user) -> dict[int, str]:
+    """Department id → role for `user`, loaded once per request object."""
+    if not user or not user.is_authenticated:
+        return {}
+    cached = getattr(user, "_servicedesk_memberships", None)
+    if cached is None:
+        cached = dict(
+            Membership.objects.filter(user_id=user.pk).values_list("department_id", "role")
+        )
+        user._servicedesk_memberships = cached
+    return cached
+
+
+def agent_department_ids(user) -> set[int]:
+    return set(memberships(user))
+
+
+def lead_department_ids(user) -> set[int]:
+    return {dept for dept, role in memberships(user).items() if role == Membership.Role.LEAD}
+
+
+def is_agent_of(user, department_id: int | None) -> bool:
+    return is_admin(user) or (department_id is not None and department_id in memberships(user))
+
+
+def is_lead_of(user, department_id: int | None) -> bool:
+    return is_admin(user) or (
+        department_id is not None and memberships(user).get(department_id) == Membership.Role.LEAD
+    )
+
+
+def is_agent(user) -> bool:
+    return is_admin(user) or bool(memberships(user))
+
+
+def is_lead(user) -> bool:
+    return is_admin(user) or bool(lead_department_ids(user))
+
+
+# --- Tickets --------------------------------------------------------------------------------
+
+
+def visible_tickets_filter(user) -> Q:
+    """A Q for the tickets `user` may see; the queryset twin of `can_view_ticket`."""
+    from tickets.models import Ticket
+
+    if is_admin(user):
+        return Q()
+    if not user or not user.is_authenticated:
+        return Q(pk__in=[])
+    watching = Exists(
+        Ticket.watchers.through.objects.filter(ticket_id=OuterRef("pk"), user_id=user.pk)
+    )
+    handler = Exists(
+        Ticket.service.field.related_model.handlers.through.objects.filter(
+            service_id=OuterRef("service_id"), user_id=user.pk
+        )
+    )
+    agent_depts = agent_department_ids(user)
+    visible = Q(requester_id=user.pk) | (Q(confidential=False) & watching)
+    if agent_depts:
+        visible |= Q(supplier_department_id__in=agent_depts) & (
+            Q(confidential=False) | Q(assignee_id=user.pk) | handler
+        )
+    return visible
+
+
+def visible_tickets(queryset: QuerySet, user) -> QuerySet:
+    return queryset.filter(visible_tickets_filter(user))
+
+
+def is_named_handler(user, ticket) -> bool:
+    if ticket.assignee_id == user.pk:
+        return True
+    return ticket.service.handlers.filter(pk=user.pk).exists()
+
+
+def can_view_ticket(user, ticket) -> bool:
+    if is_admin(user):
+        return True
+    if not user or not user.is_authenticated:
+        return False
+    if ticket.requester_id == user.pk:
+        return True
+    if ticket.supplier_department_id in memberships(user):
+        return not ticket.confidential or is_named_handler(user, ticket)
+    if ticket.confidential:
+        return False
+    return ticket.watchers.filter(pk=user.pk).exists()
+
+
+def can_work_ticket(user, ticket) -> bool:
+    """Agents of the supplier department (who can see it) work it: assign, transition…"""
+    if is_admin(user):
+        return True
+    if ticket.supplier_department_id not in memberships(user):
+        return False
+    return not ticket.confidential or is_named_handler(user, ticket)
+
+
+def can_see_internal_notes(user, ticket) -> bool:
+    return can_work_ticket(user, ticket)
+
+
+def can_reply(user, ticket) -> bool:
+    return can_view_ticket(user, ticket)
+
+
+def can_rate(user, ticket) -> bool:
+    return ticket.requester_id == user.pk
+
+
+def can_cancel(user, ticket) -> bool:
+    return ticket.requester_id == user.pk or can_work_ticket(user, ticket)
+
+
+def requester_transitions() -> set[tuple[str, str]]:
+    """Transitions a requester may make on its own request (agents may make all)."""
+    return {
+        ("resolved", "open"),  # reopen, within the window
+        ("resolved", "closed"),  # accept the resolution
+        ("waiting_on_customer", "open"),  # answered
+        ("new", "cancelled"),
+        ("open", "cancelled"),
+        ("waiting_on_customer", "cancelled"),
+        ("resolved", "cancelled"),
+    }
+
+
+def can_transition(user, ticket, to_status: str) -> bool:
+    if can_work_ticket(user, ticket):
+        return True
+    return ticket.requester_id == user.pk and (ticket.status, to_status) in requester_transitions()
+
+
+# --- Departments, dashboards, configuration -------------------------------------------------
+
+
+def can_view_dashboard(user, department) -> bool:
+    return is_lead_of(user, department.pk)
+
+
+def dashboard_department_ids(user) -> set[int] | None:
+    """Departments whose dashboards `user` may open; None means all (admin)."""
+    if is_admin(user):
+        return None
+    return lead_department_ids(user)
+
+
+def can_configure_department(user, department) -> bool:
+    if is_admin(user):
+        return True
+    return department.leads_may_configure and is_lead_of(user, department.pk)
+
+
+def can_configure_standard(user, standard) -> bool:
+    if is_admin(user):
+        return True
+    department = standard.department
+    return department is not None and can_configure_department(user, department)
+
+
+def can_configure_calendars(user) -> bool:
+    return is_admin(user)

@@ -1,0 +1,94 @@
+from django.contrib import admin
+
+from slas.models import (
+    Calendar,
+    Escalation,
+    Holiday,
+    LadderLevel,
+    ServiceStandard,
+    SlaClock,
+    StandardTarget,
+    StandardVersion,
+    WorkingInterval,
+)
+
+
+class WorkingIntervalInline(admin.TabularInline):
+    model = WorkingInterval
+    extra = 1
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 1
+
+
+@admin.register(Calendar)
+class CalendarAdmin(admin.ModelAdmin):
+    list_display = ("name", "timezone", "always_open", "holiday_country", "holiday_subdivision")
+    search_fields = ("name",)
+    inlines = [WorkingIntervalInline, HolidayInline]
+
+
+class StandardTargetInline(admin.TabularInline):
+    model = StandardTarget
+    extra = 0
+
+
+class LadderLevelInline(admin.TabularInline):
+    model = LadderLevel
+    extra = 0
+
+
+@admin.register(StandardVersion)
+class StandardVersionAdmin(admin.ModelAdmin):
+    list_display = ("standard", "number", "calendar", "effective_from", "created_by")
+    list_filter = ("standard",)
+    list_select_related = ("standard", "calendar", "created_by")
+    inlines = [StandardTargetInline, LadderLevelInline]
+
+
+class StandardVersionInline(admin.TabularInline):
+    model = StandardVersion
+    extra = 0
+    fields = ("number", "calendar", "effective_from", "created_by", "note")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(ServiceStandard)
+class ServiceStandardAdmin(admin.ModelAdmin):
+    list_display = ("name", "department", "current_version")
+    list_select_related = ("department", "current_version")
+    search_fields = ("name",)
+    inlines = [StandardVersionInline]
+
+
+@admin.register(SlaClock)
+class SlaClockAdmin(admin.ModelAdmin):
+    list_display = ("ticket", "metric", "status", "target", "elapsed", "deadline", "breached_at")
+    list_filter = ("metric", "status")
+    list_select_related = ("ticket",)
+    search_fields = ("ticket__reference",)
+    raw_id_fields = ("ticket",)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # clocks change only through the ticket services
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    list_display = ("ticket", "metric", "threshold", "due_at", "fired_at")
+    list_filter = ("metric",)
+    list_select_related = ("ticket",)
+    search_fields = ("ticket__reference",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,153 @@
+"""Reads of the SLA engine shared by views, API and tasks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+import holidays as holidays_lib
+from django.utils import timezone
+
+from slas.clock import BusinessCalendar
+from slas.models import Calendar, LadderLevel, Metric, ServiceStandard, SlaClock, StandardVersion
+
+# Holiday presets are expanded for this many years around today; the importer's 2016 history
+# and multi-year targets both fit.
+_PRESET_YEARS_BACK = 12
+_PRESET_YEARS_AHEAD = 6
+
+_cache_lock = threading.Lock()
+_calendar_cache: dict[tuple[int, datetime], BusinessCalendar] = {}
+
+
+def preset_holidays(*, country: str, subdivision: str = "", years: range) -> dict[date, str]:
+    """Return the dates (and names) the `holidays` package yields for a country preset."""
+    if not country:
+        return {}
+    return dict(
+        holidays_lib.country_holidays(country, subdiv=subdivision or None, years=list(years))
+    )
+
+
+def calendar_week(calendar: Calendar) -> dict[int, list[tuple[time, time]]]:
+    week: dict[int, list[tuple[time, time]]] = {}
+    for interval in calendar.intervals.all():
+        week.setdefault(interval.weekday, []).append((interval.start, interval.end))
+    return week
+
+
+def calendar_holiday_dates(calendar: Calendar) -> set[date]:
+    dates = {holiday.date for holiday in calendar.holidays.all()}
+    if calendar.holiday_country:
+        this_year = timezone.now().year
+        years = range(this_year - _PRESET_YEARS_BACK, this_year + _PRESET_YEARS_AHEAD + 1)
+        dates |= set(
+            preset_holidays(
+                country=calendar.holiday_country,
+                subdivision=calendar.holiday_subdivision,
+                years=years,
+            )
+        )
+    return dates
+
+
+def business_calendar_from(calendar: Calendar) -> BusinessCalendar:
+    """Build the pure calendar for a model row (no caching)."""
+    if calendar.always_open:
+        return BusinessCalendar.always_open()
+    return BusinessCalendar(
+        timezone=calendar.timezone,
+        week=calendar_week(calendar),
+        holidays=calendar_holiday_dates(calendar),
+    )
+
+
+def business_calendar(calendar_id: int) -> BusinessCalendar:
+    """Return the pure calendar for `calendar_id`, cached per process until the row changes.
+
+    Every edit of a calendar goes through a service that bumps `updated_at`, so the cache key
+    changes with the content; one cheap query checks freshness.
+    """
+    updated_at = Calendar.objects.filter(pk=calendar_id).values_list("updated_at", flat=True).get()
+    key = (calendar_id, updated_at)
+    cached = _calendar_cache.get(key)
+    if cached is not None:
+        return cached
+    calendar = Calendar.objects.prefetch_related("intervals", "holidays").get(pk=calendar_id)
+    built = business_calendar_from(calendar)
+    with _cache_lock:
+        for stale in [k for k in _calendar_cache if k[0] == calendar_id]:
+            del _calendar_cache[stale]
+        _calendar_cache[key] = built
+    return built
+
+
+def threshold_duration(*, target: timedelta, threshold: Decimal) -> timedelta:
+    """threshold × target, rounded up to the microsecond so 'elapsed ≥ it' is never early."""
+    target_us = (target.days * 86_400 + target.seconds) * 1_000_000 + target.microseconds
+    micro = (Decimal(target_us) * Decimal(threshold)).to_integral_value(rounding=ROUND_CEILING)
+    return timedelta(microseconds=int(micro))
+
+
+def clock_elapsed(*, clock: SlaClock, calendar: BusinessCalendar, now: datetime) -> timedelta:
+    """Business time counted by `clock` up to `now`."""
+    if clock.status == SlaClock.Status.RUNNING and clock.running_since is not None:
+        return clock.elapsed + calendar.elapsed(clock.running_since, now)
+    return clock.elapsed
+
+
+def clock_state(*, clock: SlaClock, now: datetime) -> str:
+    """One of running, paused, met, breached, cancelled (SPEC §3)."""
+    if clock.status == SlaClock.Status.CANCELLED:
+        return "cancelled"
+    if clock.breached_at is not None:
+        return "breached"
+    if clock.status == SlaClock.Status.RUNNING and clock.deadline and clock.deadline < now:
+        return "breached"
+    if clock.status == SlaClock.Status.STOPPED:
+        return "breached" if clock.elapsed > clock.target else "met"
+    return clock.status
+
+
+def version_for_service(service) -> StandardVersion | None:
+    """The standard version a request to `service` filed now is measured against."""
+    standard_id = service.standard_id or service.department.default_standard_id
+    if standard_id is None:
+        return None
+    standard = ServiceStandard.objects.select_related("current_version").get(pk=standard_id)
+    return standard.current_version
+
+
+def ladder_levels(version_id: int) -> list[LadderLevel]:
+    return list(LadderLevel.objects.filter(version_id=version_id).order_by("metric", "threshold"))
+
+
+def metric_label(metric: str) -> str:
+    return str(Metric(metric).label)
+
+
+def ticket_clock_rows(*, ticket, now: datetime) -> list[dict]:
+    """Per metric: target, elapsed, deadline and state, ready to show or serialise."""
+    rows = []
+    for clock in ticket.clocks.all():
+        calendar = business_calendar(clock.version.calendar_id)
+        rows.append(
+            {
+                "metric": clock.metric,
+                "label": metric_label(clock.metric),
+                "target": clock.target,
+                "elapsed": clock_elapsed(clock=clock, calendar=calendar, now=now),
+                "deadline": clock.deadline,
+                "state": clock_state(clock=clock, now=now),
+                "breached_at": clock.breached_at
+                or (
+                    clock.deadline
+                    if clock.status == SlaClock.Status.RUNNING
+                    and clock.deadline
+                    and clock.deadline < now
+                    else None
+                ),
+            }
+        )
+    return rows

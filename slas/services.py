@@ -1,0 +1,364 @@
+"""State changes of the SLA engine: per-ticket clocks (SPEC §3).
+
+The ticket services call these inside their own transaction, with the ticket row locked, so a
+clock never changes apart from the ticket change that caused it.
+"""
+
+from __future__ import annotations
+
+from datetime import date as date_type
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from slas.clock import BusinessCalendar
+from slas.models import (
+    Calendar,
+    Escalation,
+    Holiday,
+    LadderLevel,
+    Metric,
+    ServiceStandard,
+    SlaClock,
+    StandardTarget,
+    StandardVersion,
+    WorkingInterval,
+)
+from slas.selectors import business_calendar, threshold_duration, version_for_service
+
+ZERO = timedelta(0)
+
+
+def _target(version: StandardVersion, priority: str, metric: str) -> timedelta | None:
+    for target in version.targets.all():
+        if target.priority == priority:
+            return target.target_for(metric)
+    return None
+
+
+def _deadline(*, clock: SlaClock, calendar: BusinessCalendar) -> datetime | None:
+    """The instant elapsed reaches the target if the clock keeps running (SPEC §3)."""
+    if clock.status != SlaClock.Status.RUNNING or clock.running_since is None:
+        return None
+    remaining = clock.target - clock.elapsed
+    if remaining <= ZERO:
+        return clock.running_since
+    return calendar.add(clock.running_since, remaining)
+
+
+def _settle(*, clock: SlaClock, calendar: BusinessCalendar, now: datetime) -> None:
+    """Bank the business time counted since `running_since` and record a breach if any."""
+    if clock.status != SlaClock.Status.RUNNING or clock.running_since is None:
+        return
+    deadline = _deadline(clock=clock, calendar=calendar)
+    clock.elapsed = clock.elapsed + calendar.elapsed(clock.running_since, now)
+    if clock.breached_at is None and clock.elapsed > clock.target:
+        clock.breached_at = deadline
+    clock.running_since = None
+
+
+def sla_start_clocks(*, ticket, now: datetime) -> list[SlaClock]:
+    """Start the first-response and resolution clocks of a newly filed ticket."""
+    version = version_for_service(ticket.service)
+    if version is None:
+        return []
+    calendar = business_calendar(version.calendar_id)
+    clocks = []
+    for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+        target = _target(version, ticket.priority, metric)
+        if target is None:
+            continue
+        clock = SlaClock(
+            ticket=ticket,
+            metric=metric,
+            version=version,
+            target=target,
+            status=SlaClock.Status.RUNNING,
+            running_since=now,
+        )
+        clock.deadline = _deadline(clock=clock, calendar=calendar)
+        clocks.append(clock)
+    SlaClock.objects.bulk_create(clocks)
+    sla_refresh_next_event(ticket=ticket)
+    return clocks
+
+
+def _ticket_clocks(ticket) -> list[SlaClock]:
+    return list(SlaClock.objects.select_related("version").filter(ticket=ticket))
+
+
+def _save(clock: SlaClock) -> None:
+    clock.save(
+        update_fields=[
+            "status",
+            "elapsed",
+            "running_since",
+            "deadline",
+            "stopped_at",
+            "breached_at",
+            "target",
+            "version",
+        ]
+    )
+
+
+def sla_pause(*, ticket, now: datetime) -> None:
+    """Pause every running clock (the ticket waits on its customer)."""
+    for clock in _ticket_clocks(ticket):
+        if clock.status == SlaClock.Status.RUNNING:
+            _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
+            clock.status = SlaClock.Status.PAUSED
+            clock.deadline = None
+            _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
+def sla_resume(*, ticket, now: datetime, metrics: tuple[str, ...] | None = None) -> None:
+    """Resume paused clocks (and, for a reopen, the stopped resolution clock)."""
+    for clock in _ticket_clocks(ticket):
+        resumable = clock.status == SlaClock.Status.PAUSED or (
+            metrics is not None
+            and clock.metric in metrics
+            and clock.status == SlaClock.Status.STOPPED
+        )
+        if not resumable:
+            continue
+        clock.status = SlaClock.Status.RUNNING
+        clock.running_since = now
+        clock.stopped_at = None
+        clock.deadline = _deadline(
+            clock=clock, calendar=business_calendar(clock.version.calendar_id)
+        )
+        _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
+def sla_stop(*, ticket, metric: str, now: datetime) -> None:
+    """Stop one clock: met if elapsed ≤ target, otherwise breached (SPEC §3)."""
+    for clock in _ticket_clocks(ticket):
+        if clock.metric != metric or clock.status not in (
+            SlaClock.Status.RUNNING,
+            SlaClock.Status.PAUSED,
+        ):
+            continue
+        _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
+        clock.status = SlaClock.Status.STOPPED
+        clock.stopped_at = now
+        _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
+def sla_cancel(*, ticket, now: datetime) -> None:
+    """Stop both clocks for good; cancelled tickets leave the compliance figures."""
+    for clock in _ticket_clocks(ticket):
+        if clock.status == SlaClock.Status.CANCELLED:
+            continue
+        _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
+        clock.status = SlaClock.Status.CANCELLED
+        clock.stopped_at = clock.stopped_at or now
+        clock.deadline = None if clock.stopped_at == now else clock.deadline
+        _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
+def sla_on_status_change(*, ticket, old_status: str, new_status: str, now: datetime) -> None:
+    """Apply SPEC §3 to a status transition that has just been made."""
+    if new_status == "cancelled":
+        sla_cancel(ticket=ticket, now=now)
+    elif new_status == "waiting_on_customer":
+        sla_pause(ticket=ticket, now=now)
+    elif new_status == "resolved":
+        # Resolved without a public reply also stops the first-response clock.
+        sla_stop(ticket=ticket, metric=Metric.FIRST_RESPONSE, now=now)
+        sla_stop(ticket=ticket, metric=Metric.RESOLUTION, now=now)
+    elif new_status == "open" and old_status == "waiting_on_customer":
+        sla_resume(ticket=ticket, now=now)
+    elif new_status == "open" and old_status == "resolved":
+        # A reopen resumes resolution, keeping the time already counted.
+        sla_resume(ticket=ticket, now=now, metrics=(Metric.RESOLUTION,))
+
+
+def sla_retarget(*, ticket, now: datetime, version: StandardVersion | None = None) -> None:
+    """Re-target running and paused clocks after a priority/service/standard change.
+
+    Elapsed is kept; a breach already recorded stays (SPEC §3: never undone).
+    """
+    if version is None:
+        version = version_for_service(ticket.service)
+    if version is None:
+        return
+    version = StandardVersion.objects.prefetch_related("targets").get(pk=version.pk)
+    calendar = business_calendar(version.calendar_id)
+    for clock in _ticket_clocks(ticket):
+        if clock.status not in (SlaClock.Status.RUNNING, SlaClock.Status.PAUSED):
+            continue
+        target = _target(version, ticket.priority, clock.metric)
+        if target is None:
+            continue
+        old_calendar = business_calendar(clock.version.calendar_id)
+        if clock.status == SlaClock.Status.RUNNING:
+            # Bank time under the old calendar, then run on under the new one.
+            _settle(clock=clock, calendar=old_calendar, now=now)
+            clock.running_since = now
+        clock.version = version
+        clock.target = target
+        if clock.breached_at is None and clock.elapsed > clock.target:
+            clock.breached_at = now
+        clock.deadline = _deadline(clock=clock, calendar=calendar)
+        _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
+def next_event_for_clocks(
+    *,
+    clocks: list[SlaClock],
+    levels: list[LadderLevel],
+    fired: set[tuple[str, str]],
+    calendar_for,
+) -> datetime | None:
+    """Earliest pending instant among running clocks: a deadline or an unfired ladder level.
+
+    `fired` holds (metric, threshold-as-string) pairs already recorded; `calendar_for(clock)`
+    returns the clock's BusinessCalendar.
+    """
+    instants: list[datetime] = []
+    for clock in clocks:
+        if clock.status != SlaClock.Status.RUNNING or clock.running_since is None:
+            continue
+        calendar = calendar_for(clock)
+        if clock.breached_at is None and clock.deadline is not None:
+            instants.append(clock.deadline)
+        for level in levels:
+            if level.version_id != clock.version_id or level.metric != clock.metric:
+                continue
+            if (clock.metric, f"{level.threshold:.2f}") in fired:
+                continue
+            at = threshold_duration(target=clock.target, threshold=level.threshold)
+            remaining = at - clock.elapsed
+            instants.append(
+                clock.running_since
+                if remaining <= ZERO
+                else calendar.add(clock.running_since, remaining)
+            )
+    return min(instants) if instants else None
+
+
+def sla_refresh_next_event(*, ticket) -> None:
+    """Store the ticket's next SLA event instant (SPEC §4), NULL when nothing is pending."""
+    clocks = _ticket_clocks(ticket)
+    version_ids = {clock.version_id for clock in clocks}
+    levels = list(LadderLevel.objects.filter(version_id__in=version_ids))
+    fired = {
+        (metric, f"{threshold:.2f}")
+        for metric, threshold in Escalation.objects.filter(ticket=ticket).values_list(
+            "metric", "threshold"
+        )
+    }
+    next_at = next_event_for_clocks(
+        clocks=clocks,
+        levels=levels,
+        fired=fired,
+        calendar_for=lambda clock: business_calendar(clock.version.calendar_id),
+    )
+    if ticket.next_sla_event_at != next_at:
+        ticket.next_sla_event_at = next_at
+        type(ticket).objects.filter(pk=ticket.pk).update(next_sla_event_at=next_at)
+
+
+# --- Configuration: calendars and standards -------------------------------------------------
+
+
+def calendar_save(
+    *,
+    calendar=None,
+    name: str,
+    timezone_name: str,
+    week: dict[int, list[tuple]] | None = None,
+    holidays: dict | None = None,
+    always_open: bool = False,
+    holiday_country: str = "",
+    holiday_subdivision: str = "",
+):
+    """Create or replace a calendar's content in one transaction (bumps `updated_at`)."""
+    with transaction.atomic():
+        if calendar is None:
+            calendar = Calendar(name=name)
+        calendar.name = name
+        calendar.timezone = timezone_name
+        calendar.always_open = always_open
+        calendar.holiday_country = holiday_country
+        calendar.holiday_subdivision = holiday_subdivision
+        calendar.save()
+        calendar.intervals.all().delete()
+        calendar.holidays.all().delete()
+        WorkingInterval.objects.bulk_create(
+            WorkingInterval(calendar=calendar, weekday=day, start=start, end=end)
+            for day, intervals in (week or {}).items()
+            for start, end in intervals
+        )
+        holiday_items = (
+            holidays.items() if isinstance(holidays, dict) else ((d, "") for d in holidays or ())
+        )
+        Holiday.objects.bulk_create(
+            Holiday(calendar=calendar, date=day, name=label or "")
+            for day, label in holiday_items
+            if isinstance(day, date_type)
+        )
+    return calendar
+
+
+def standard_publish(
+    *,
+    standard=None,
+    name: str,
+    calendar,
+    targets: dict[str, tuple[timedelta, timedelta]],
+    ladder: list[tuple[str, object, list[str]]],
+    department=None,
+    actor=None,
+    note: str = "",
+    now: datetime | None = None,
+):
+    """Publish a new version of a standard (creating the standard if needed).
+
+    `targets` maps priority → (first response, resolution); `ladder` is a list of
+    (metric, threshold, actions). Tickets filed from now on are measured against it.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        if standard is None:
+            standard = ServiceStandard.objects.create(name=name, department=department)
+        else:
+            standard = ServiceStandard.objects.select_for_update().get(pk=standard.pk)
+            standard.name = name
+            standard.department = department if department is not None else standard.department
+        number = (standard.versions.aggregate(m=Max("number"))["m"] or 0) + 1
+        version = StandardVersion.objects.create(
+            standard=standard,
+            number=number,
+            calendar=calendar,
+            effective_from=now,
+            created_by=actor,
+            note=note,
+        )
+        StandardTarget.objects.bulk_create(
+            StandardTarget(
+                version=version, priority=priority, first_response=first, resolution=resolution
+            )
+            for priority, (first, resolution) in targets.items()
+        )
+        LadderLevel.objects.bulk_create(
+            LadderLevel(
+                version=version,
+                metric=metric,
+                threshold=Decimal(str(threshold)),
+                actions=list(actions),
+            )
+            for metric, threshold, actions in ladder
+        )
+        standard.current_version = version
+        standard.save(update_fields=["name", "department", "current_version"])
+    return standard

@@ -1,0 +1,43 @@
+"""Markdown rendered to sanitised HTML (nh3): user text can never inject script."""
+
+import markdown as markdown_lib
+import nh3
+from django.utils.safestring import mark_safe
+
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
+
+
+def render_markdown(text: str) -> str:
+    html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables"])
+    return mark_safe(  # noqa: S308 - sanitised just above by nh3
+        nh3.clean(
+            html,
+            tags=ALLOWED_TAGS,
+            attributes={"a": {"href", "title"}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer",
+        )
+    )

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from tickets import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("catalogue/", views.catalogue, name="catalogue"),
+    path("requests/", views.my_requests, name="my_requests"),
+    path("queue/", views.queue, name="queue"),
+    path("tickets/new/", views.ticket_new, name="ticket_new"),
+    path("tickets/<str:reference>/", views.ticket_detail, name="ticket_detail"),
+    path("tickets/<str:reference>/comment/", views.ticket_comment, name="ticket_comment"),
+    path("tickets/<str:reference>/transition/", views.ticket_transition, name="ticket_transition"),
+    path("tickets/<str:reference>/assign/", views.ticket_assign, name="ticket_assign"),
+    path("tickets/<str:reference>/rate/", views.ticket_rate, name="ticket_rate"),
+]
