@@ -338,7 +338,7 @@ def test_a_whole_day_counts_its_real_length_on_dst_days(zone, day, hours):
     start, end = local(zone, day), local(zone, day + timedelta(days=1))
     assert cal.elapsed(start - 24 * H, end + 24 * H) == hours * H
     assert cal.add(start, hours * H) == end
-    assert cal.add(start, 24 * H) > end
+    assert cal.add(start, hours * H + US) > end + 6 * 24 * H  # only next week
 
 
 @pytest.mark.parametrize(("zone", "day", "hours"), DST_DAYS)
@@ -375,7 +375,7 @@ def test_interval_end_in_a_dst_gap_ends_at_the_transition():
     assert cal.elapsed(start, start + 24 * H) == 1 * H
     assert cal.add(start, 1 * H) == datetime(2026, 3, 8, 3, tzinfo=NEW_YORK)
     assert cal.add(datetime(2026, 3, 15, tzinfo=NEW_YORK), H) == local(
-        "America/New_York", day + timedelta(days=7), 2, 30
+        "America/New_York", day + timedelta(days=7), 2
     )
 
 
@@ -445,7 +445,7 @@ def test_is_open_inside_an_interval_and_closed_at_its_end(split_shift):
     assert split_shift.is_open(berlin(MONDAY, 12, 29))
     assert not split_shift.is_open(berlin(MONDAY, 12, 30))
     assert not split_shift.is_open(berlin(MONDAY, 8, 59))
-    assert not split_shift.is_open(berlin(date(2026, 12, 21) + timedelta(days=4), 10))
+    assert not split_shift.is_open(berlin(MONDAY + timedelta(days=2), 10))
 
 
 def test_is_open_is_false_on_holidays():

@@ -256,6 +256,9 @@ class SatisfactionRating(models.Model):
             models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="rating_range"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.rating}/5"
+
 
 class Notification(models.Model):
     """In-app notification; e-mail copies are sent by a task queued on commit."""
