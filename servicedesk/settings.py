@@ -142,6 +142,10 @@ STORAGES = {
         )
     },
 }
+# Outside production whitenoise also serves straight from the app's static dirs, so pages
+# are styled before (or without) collectstatic.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
 ATTACHMENT_ALLOWED_TYPES = env_list(
     "ATTACHMENT_ALLOWED_TYPES",
