@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "departments",
     "slas",
     "tickets",
+    "imports",
 ]
 
 MIDDLEWARE = [
