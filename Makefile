@@ -1,6 +1,7 @@
 # servicedesk — two commands on a fresh machine: `make run` and `make test`.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is >= 3.11 (pyenv shims may exist but fail).
+PYTHON ?= $(shell for c in python3.13 python3.12 python3.11 python3; do $$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && echo $$c && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 .PHONY: install run test lint format chromium bench clean
 
 $(BIN)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
+	@test -n "$(PYTHON)" || { echo 'Python >= 3.11 is needed'; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
