@@ -9,6 +9,7 @@ from decimal import ROUND_CEILING, Decimal
 import holidays as holidays_lib
 from django.utils import timezone
 
+from slas import rules
 from slas.clock import BusinessCalendar
 from slas.models import Calendar, LadderLevel, Metric, ServiceStandard, SlaClock, StandardVersion
 
@@ -92,22 +93,12 @@ def threshold_duration(*, target: timedelta, threshold: Decimal) -> timedelta:
 
 def clock_elapsed(*, clock: SlaClock, calendar: BusinessCalendar, now: datetime) -> timedelta:
     """Business time counted by `clock` up to `now`."""
-    if clock.status == SlaClock.Status.RUNNING and clock.running_since is not None:
-        return clock.elapsed + calendar.elapsed(clock.running_since, now)
-    return clock.elapsed
+    return rules.live_elapsed(clock, calendar, now)
 
 
 def clock_state(*, clock: SlaClock, now: datetime) -> str:
     """One of running, paused, met, breached, cancelled (SPEC §3)."""
-    if clock.status == SlaClock.Status.CANCELLED:
-        return "cancelled"
-    if clock.breached_at is not None:
-        return "breached"
-    if clock.status == SlaClock.Status.RUNNING and clock.deadline and clock.deadline < now:
-        return "breached"
-    if clock.status == SlaClock.Status.STOPPED:
-        return "breached" if clock.elapsed > clock.target else "met"
-    return clock.status
+    return rules.clock_state(clock, now)
 
 
 def version_for_service(service) -> StandardVersion | None:

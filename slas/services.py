@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from slas import rules
 from slas.clock import BusinessCalendar
 from slas.models import (
     Calendar,
@@ -41,23 +42,16 @@ def _target(version: StandardVersion, priority: str, metric: str) -> timedelta |
 
 def _deadline(*, clock: SlaClock, calendar: BusinessCalendar) -> datetime | None:
     """The instant elapsed reaches the target if the clock keeps running (SPEC §3)."""
-    if clock.status != SlaClock.Status.RUNNING or clock.running_since is None:
-        return None
-    remaining = clock.target - clock.elapsed
-    if remaining <= ZERO:
-        return clock.running_since
-    return calendar.add(clock.running_since, remaining)
+    return rules.deadline_of(clock, calendar)
 
 
 def _settle(*, clock: SlaClock, calendar: BusinessCalendar, now: datetime) -> None:
     """Bank the business time counted since `running_since` and record a breach if any."""
-    if clock.status != SlaClock.Status.RUNNING or clock.running_since is None:
-        return
-    deadline = _deadline(clock=clock, calendar=calendar)
-    clock.elapsed = clock.elapsed + calendar.elapsed(clock.running_since, now)
-    if clock.breached_at is None and clock.elapsed > clock.target:
-        clock.breached_at = deadline
-    clock.running_since = None
+    rules.settle(clock, calendar, now)
+
+
+def _calendar_for(clock: SlaClock) -> BusinessCalendar:
+    return business_calendar(clock.version.calendar_id)
 
 
 def sla_start_clocks(*, ticket, now: datetime) -> list[SlaClock]:
@@ -71,15 +65,8 @@ def sla_start_clocks(*, ticket, now: datetime) -> list[SlaClock]:
         target = _target(version, ticket.priority, metric)
         if target is None:
             continue
-        clock = SlaClock(
-            ticket=ticket,
-            metric=metric,
-            version=version,
-            target=target,
-            status=SlaClock.Status.RUNNING,
-            running_since=now,
-        )
-        clock.deadline = _deadline(clock=clock, calendar=calendar)
+        clock = SlaClock(ticket=ticket, metric=metric, version=version, target=target)
+        rules.begin(clock, calendar, now)
         clocks.append(clock)
     SlaClock.objects.bulk_create(clocks)
     sla_refresh_next_event(ticket=ticket)
@@ -105,80 +92,44 @@ def _save(clock: SlaClock) -> None:
     )
 
 
+def _apply(*, ticket, operation: str, now: datetime, metrics: tuple[str, ...] | None) -> None:
+    """Apply one SPEC §3 operation (slas/rules.py, shared with the replay) and save."""
+    changed = rules.apply_operation(
+        _ticket_clocks(ticket),
+        operation=operation,
+        metrics=metrics,
+        now=now,
+        calendar_for=_calendar_for,
+    )
+    for clock in changed:
+        _save(clock)
+    sla_refresh_next_event(ticket=ticket)
+
+
 def sla_pause(*, ticket, now: datetime) -> None:
     """Pause every running clock (the ticket waits on its customer)."""
-    for clock in _ticket_clocks(ticket):
-        if clock.status == SlaClock.Status.RUNNING:
-            _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
-            clock.status = SlaClock.Status.PAUSED
-            clock.deadline = None
-            _save(clock)
-    sla_refresh_next_event(ticket=ticket)
+    _apply(ticket=ticket, operation=rules.PAUSE, now=now, metrics=None)
 
 
 def sla_resume(*, ticket, now: datetime, metrics: tuple[str, ...] | None = None) -> None:
     """Resume paused clocks (and, for a reopen, the stopped resolution clock)."""
-    for clock in _ticket_clocks(ticket):
-        resumable = clock.status == SlaClock.Status.PAUSED or (
-            metrics is not None
-            and clock.metric in metrics
-            and clock.status == SlaClock.Status.STOPPED
-        )
-        if not resumable:
-            continue
-        clock.status = SlaClock.Status.RUNNING
-        clock.running_since = now
-        clock.stopped_at = None
-        clock.deadline = _deadline(
-            clock=clock, calendar=business_calendar(clock.version.calendar_id)
-        )
-        _save(clock)
-    sla_refresh_next_event(ticket=ticket)
+    _apply(ticket=ticket, operation=rules.RESUME, now=now, metrics=metrics)
 
 
 def sla_stop(*, ticket, metric: str, now: datetime) -> None:
     """Stop one clock: met if elapsed ≤ target, otherwise breached (SPEC §3)."""
-    for clock in _ticket_clocks(ticket):
-        if clock.metric != metric or clock.status not in (
-            SlaClock.Status.RUNNING,
-            SlaClock.Status.PAUSED,
-        ):
-            continue
-        _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
-        clock.status = SlaClock.Status.STOPPED
-        clock.stopped_at = now
-        _save(clock)
-    sla_refresh_next_event(ticket=ticket)
+    _apply(ticket=ticket, operation=rules.STOP, now=now, metrics=(metric,))
 
 
 def sla_cancel(*, ticket, now: datetime) -> None:
     """Stop both clocks for good; cancelled tickets leave the compliance figures."""
-    for clock in _ticket_clocks(ticket):
-        if clock.status == SlaClock.Status.CANCELLED:
-            continue
-        _settle(clock=clock, calendar=business_calendar(clock.version.calendar_id), now=now)
-        clock.status = SlaClock.Status.CANCELLED
-        clock.stopped_at = clock.stopped_at or now
-        clock.deadline = None if clock.stopped_at == now else clock.deadline
-        _save(clock)
-    sla_refresh_next_event(ticket=ticket)
+    _apply(ticket=ticket, operation=rules.CANCEL, now=now, metrics=None)
 
 
 def sla_on_status_change(*, ticket, old_status: str, new_status: str, now: datetime) -> None:
     """Apply SPEC §3 to a status transition that has just been made."""
-    if new_status == "cancelled":
-        sla_cancel(ticket=ticket, now=now)
-    elif new_status == "waiting_on_customer":
-        sla_pause(ticket=ticket, now=now)
-    elif new_status == "resolved":
-        # Resolved without a public reply also stops the first-response clock.
-        sla_stop(ticket=ticket, metric=Metric.FIRST_RESPONSE, now=now)
-        sla_stop(ticket=ticket, metric=Metric.RESOLUTION, now=now)
-    elif new_status == "open" and old_status == "waiting_on_customer":
-        sla_resume(ticket=ticket, now=now)
-    elif new_status == "open" and old_status == "resolved":
-        # A reopen resumes resolution, keeping the time already counted.
-        sla_resume(ticket=ticket, now=now, metrics=(Metric.RESOLUTION,))
+    for operation, metrics in rules.status_change_operations(old_status, new_status):
+        _apply(ticket=ticket, operation=operation, now=now, metrics=metrics)
 
 
 def sla_retarget(*, ticket, now: datetime, version: StandardVersion | None = None) -> None:
@@ -198,17 +149,16 @@ def sla_retarget(*, ticket, now: datetime, version: StandardVersion | None = Non
         target = _target(version, ticket.priority, clock.metric)
         if target is None:
             continue
-        old_calendar = business_calendar(clock.version.calendar_id)
-        if clock.status == SlaClock.Status.RUNNING:
-            # Bank time under the old calendar, then run on under the new one.
-            _settle(clock=clock, calendar=old_calendar, now=now)
-            clock.running_since = now
-        clock.version = version
-        clock.target = target
-        if clock.breached_at is None and clock.elapsed > clock.target:
-            clock.breached_at = now
-        clock.deadline = _deadline(clock=clock, calendar=calendar)
-        _save(clock)
+        changed = rules.retarget(
+            clock,
+            version=version,
+            target=target,
+            old_calendar=_calendar_for(clock),
+            new_calendar=calendar,
+            now=now,
+        )
+        if changed:
+            _save(clock)
     sla_refresh_next_event(ticket=ticket)
 
 
