@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "departments",
     "slas",
     "tickets",
+    "audit",
     "imports",
 ]
 
@@ -206,9 +207,10 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an anonymous request then answers 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "servicedesk.api.pagination.StandardPagination",
