@@ -264,3 +264,55 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.metric} {self.threshold}"
+
+
+class ReplayJob(models.Model):
+    """A what-if replay run in the background: the proposal, its progress and its result.
+
+    The task that runs it is idempotent: it claims a queued job under a row lock, and a job
+    that is already done is left alone, so a redelivered message does no harm.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    standard = models.ForeignKey(
+        ServiceStandard,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="replay_jobs",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The proposed standard and the scope, as plain JSON (see slas/replay.py Proposal).
+    proposal = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(done__lte=models.F("total")), name="replay_job_progress_bounded"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} {self.status}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
