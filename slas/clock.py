@@ -52,7 +52,7 @@ Conventions
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -151,7 +151,9 @@ def _shared_day_cache(
 class _AlwaysOpenDescriptor:
     """``BusinessCalendar.always_open()`` builds a 24x7 calendar; ``cal.always_open`` is a bool."""
 
-    def __get__(self, instance: BusinessCalendar | None, owner: type[BusinessCalendar]):
+    def __get__(
+        self, instance: BusinessCalendar | None, owner: type[BusinessCalendar]
+    ) -> Callable[..., BusinessCalendar] | bool:
         if instance is None:
             return functools.partial(owner._make_always_open, owner)
         return instance._always_open
@@ -180,7 +182,7 @@ class BusinessCalendar:
             raise TypeError("timezone must be an IANA zone name (str)")
         try:
             zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: 'Europe' is a dir
             raise ValueError(f"unknown time zone {timezone!r}") from exc
         normalised = _normalise_week(week)
         holiday_ordinals: set[int] = set()
