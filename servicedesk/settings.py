@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tickets",
     "audit",
     "imports",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,11 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 SLA_SWEEP_SECONDS = float(os.environ.get("SLA_SWEEP_SECONDS", 15))
 SLA_SCHEDULE_HORIZON_SECONDS = float(os.environ.get("SLA_SCHEDULE_HORIZON_SECONDS", 120))
+# Due tickets the sweep reads per query (it loops until nothing is due).
+SLA_SWEEP_BATCH = int(os.environ.get("SLA_SWEEP_BATCH", 500))
+# Test seam only (tests/test_worker_faults.py): while this file exists the firing transaction
+# pauses, so a fault test can kill the worker mid-escalation. Empty in every real deployment.
+SLA_ESCALATION_TEST_PAUSE_FILE = os.environ.get("SLA_ESCALATION_TEST_PAUSE_FILE", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -239,6 +245,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several fields.
+    "ENUM_NAME_OVERRIDES": {
+        "PriorityEnum": "departments.models.Priority",
+        "TicketStatusEnum": "tickets.models.Status",
+        "MetricEnum": "slas.models.Metric",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------

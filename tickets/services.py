@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from departments.models import Department, Priority, Service
+from reports import services as report_services
 from servicedesk import permissions
 from servicedesk.errors import DomainError
 from slas import services as sla_services
@@ -64,6 +65,11 @@ def event_record(
 def _touch(ticket: Ticket, now: datetime, *fields: str) -> None:
     ticket.updated_at = now
     ticket.save(update_fields=[*fields, "updated_at"])
+
+
+def _refresh_reports(ticket: Ticket) -> None:
+    # The dashboards' roll-ups follow every change in the same transaction (reports app).
+    report_services.rollup_refresh_ticket(ticket_id=ticket.pk)
 
 
 def _lock(ticket: Ticket) -> Ticket:
@@ -207,6 +213,7 @@ def ticket_create(
             ticket=ticket, comment=None, uploads=attachments, actor=requester, now=now
         )
         sla_services.sla_start_clocks(ticket=ticket, now=now)
+        _refresh_reports(ticket)
     return ticket
 
 
@@ -269,6 +276,7 @@ def ticket_transition(
         sla_services.sla_on_status_change(
             ticket=ticket, old_status=from_status, new_status=to_status, now=now
         )
+        _refresh_reports(ticket)
     return ticket
 
 
@@ -303,6 +311,7 @@ def ticket_assign(*, ticket: Ticket, actor, assignee, now: datetime | None = Non
             before=before,
             after=assignee.username if assignee else None,
         )
+        _refresh_reports(ticket)
     return ticket
 
 
@@ -371,6 +380,7 @@ def ticket_comment(
         ):
             # The requester answered: the ball is back with the supplier.
             ticket_transition(ticket=ticket, actor=author, to_status=Status.OPEN, now=now)
+        _refresh_reports(ticket)
     return comment
 
 
@@ -402,6 +412,7 @@ def ticket_change_priority(
             after=priority,
         )
         _retarget_keeping_version(ticket=ticket, now=now)
+        _refresh_reports(ticket)
     return ticket
 
 
@@ -448,6 +459,7 @@ def ticket_change_service(
             after=service.name,
         )
         sla_services.sla_retarget(ticket=ticket, now=now)
+        _refresh_reports(ticket)
     return ticket
 
 
@@ -568,4 +580,5 @@ def ticket_rate(
             field="rating",
             after=rating,
         )
+        _refresh_reports(ticket)
     return result

@@ -1,0 +1,227 @@
+"""Writes of the reports app: keeping the roll-ups equal to the raw tickets.
+
+`rollup_refresh_ticket` is called by the ticket services at the end of every use case, inside
+their transaction and with the ticket row locked: it recomputes the ticket's fact from raw and
+adds (new − old) to the roll-up rows with atomic `col = col + n` upserts, so concurrent
+changes to other tickets in the same roll-up row never lose an update, and a rolled-back
+change rolls its roll-up change back with it.
+
+`rollup_rebuild` recomputes every fact and roll-up from raw (after a bulk load, or to repair).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+
+from django.db import connection, transaction
+from django.db.models import Count
+
+from reports import facts
+from reports.models import TicketFact
+from slas.models import SlaClock
+from slas.selectors import business_calendar
+from tickets.models import SatisfactionRating, Ticket
+
+REBUILD_BATCH = 5_000
+
+
+def _calendar_cache() -> Callable[[int], object]:
+    cache: dict[int, object] = {}
+
+    def calendar_for(calendar_id: int):
+        if calendar_id not in cache:
+            cache[calendar_id] = business_calendar(calendar_id)
+        return cache[calendar_id]
+
+    return calendar_for
+
+
+def fact_from_raw(ticket_id: int) -> dict | None:
+    """Recompute one ticket's fact from the tickets, clocks and ratings tables."""
+    ticket = Ticket.objects.filter(pk=ticket_id).values(*facts.TICKET_VALUES).first()
+    if ticket is None:
+        return None
+    clocks = SlaClock.objects.filter(ticket_id=ticket_id).values(*facts.CLOCK_VALUES)
+    ratings = dict(
+        SatisfactionRating.objects.filter(ticket_id=ticket_id)
+        .values_list("rating")
+        .annotate(n=Count("id"))
+        .values_list("rating", "n")
+    )
+    return facts.build_fact(
+        ticket=ticket, clocks=list(clocks), ratings=ratings, calendar_for=_calendar_cache()
+    )
+
+
+def _add_to_rows(changes: dict[tuple[type, tuple], dict[str, int]]) -> None:
+    """Apply `{(model, key): {counter: amount}}` with one upsert per row.
+
+    INSERT … ON CONFLICT (key) DO UPDATE SET c = c + EXCLUDED.c is a single atomic statement
+    on PostgreSQL and SQLite: the row lock it takes serialises concurrent writers of that row.
+    """
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Sorted, so two transactions touching the same rows lock them in the same order.
+        for (model, key), amounts in sorted(
+            changes.items(), key=lambda item: (item[0][0].__name__, str(item[0][1]))
+        ):
+            key_fields = _KEYS[model]
+            value_fields = _VALUES[model]
+            table = quote(model._meta.db_table)
+            columns = [*key_fields, *value_fields]
+            params = [_adapt(name, value) for name, value in zip(key_fields, key, strict=True)]
+            params += [amounts.get(name, 0) for name in value_fields]
+            updates = ", ".join(
+                f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
+                for name in value_fields
+                if amounts.get(name)
+            )
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))}) "
+                f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) DO UPDATE SET {updates}",
+                params,
+            )
+
+
+def _adapt(name: str, value):
+    if name == "day":
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+_KEYS = {model: key for model, key, _ in facts.TABLES}
+_VALUES = {model: values for model, _, values in facts.TABLES}
+
+
+def rollup_refresh_ticket(*, ticket_id: int) -> bool:
+    """Bring one ticket's fact and its roll-up rows up to date; return whether anything changed.
+
+    Call inside the transaction of the ticket change (the ticket services do); idempotent.
+    """
+    with transaction.atomic():
+        # The fact row lock (behind the ticket row lock the services hold) serialises two
+        # refreshes of one ticket, so each applies its delta against the fact it replaces.
+        old = (
+            TicketFact.objects.select_for_update()
+            .filter(ticket_id=ticket_id)
+            .values(*facts.FACT_FIELDS)
+            .first()
+        )
+        new = fact_from_raw(ticket_id)
+        if old == new:
+            return False
+        changes = facts.delta(old, new)
+        if changes:
+            _add_to_rows(changes)
+        if new is None:
+            TicketFact.objects.filter(ticket_id=ticket_id).delete()
+        elif old is None:
+            TicketFact.objects.create(ticket_id=ticket_id, **new)
+        else:
+            TicketFact.objects.filter(ticket_id=ticket_id).update(**new)
+    return True
+
+
+def rollup_refresh_tickets(*, ticket_ids: Iterable[int]) -> int:
+    """Refresh several tickets (each in its own transaction); return how many changed."""
+    changed = 0
+    for ticket_id in sorted(set(ticket_ids)):
+        changed += rollup_refresh_ticket(ticket_id=ticket_id)
+    return changed
+
+
+def iter_raw_facts(*, batch: int = REBUILD_BATCH, progress=None):
+    """Yield (ticket_id, fact) for every ticket, computed from raw in batches by id."""
+    calendar_for = _calendar_cache()
+    last_id = 0
+    seen = 0
+    while True:
+        tickets = list(
+            Ticket.objects.filter(pk__gt=last_id)
+            .order_by("pk")
+            .values(*facts.TICKET_VALUES)[:batch]
+        )
+        if not tickets:
+            return
+        ids = [t["id"] for t in tickets]
+        last_id = ids[-1]
+        clocks: dict[int, list[dict]] = defaultdict(list)
+        for clock in SlaClock.objects.filter(ticket_id__in=ids).values(*facts.CLOCK_VALUES):
+            clocks[clock["ticket_id"]].append(clock)
+        ratings: dict[int, Counter] = defaultdict(Counter)
+        for ticket_id, rating in SatisfactionRating.objects.filter(ticket_id__in=ids).values_list(
+            "ticket_id", "rating"
+        ):
+            ratings[ticket_id][rating] += 1
+        for ticket in tickets:
+            yield (
+                ticket["id"],
+                facts.build_fact(
+                    ticket=ticket,
+                    clocks=clocks.get(ticket["id"], []),
+                    ratings=ratings.get(ticket["id"], {}),
+                    calendar_for=calendar_for,
+                ),
+            )
+        seen += len(tickets)
+        if progress:
+            progress(seen)
+
+
+def rollups_from_raw() -> dict[tuple[type, tuple], dict[str, int]]:
+    """The roll-ups as they must be, recomputed in memory from raw (for checks)."""
+    expected: dict[tuple[type, tuple], dict[str, int]] = {}
+    for _, fact in iter_raw_facts():
+        facts.accumulate(expected, fact)
+    return {k: v for k, v in expected.items() if any(v.values())}
+
+
+def rollups_stored() -> dict[tuple[type, tuple], dict[str, int]]:
+    """The roll-up rows in the database, non-zero counters only, in the same shape."""
+    stored: dict[tuple[type, tuple], dict[str, int]] = {}
+    for model, key_fields, value_fields in facts.TABLES:
+        for row in model.objects.values(*key_fields, *value_fields).iterator():
+            values = {name: row[name] for name in value_fields if row[name]}
+            if values:
+                stored[(model, tuple(row[k] for k in key_fields))] = values
+    return stored
+
+
+def rollup_rebuild(*, progress=None) -> int:
+    """Recompute every fact and roll-up row from raw; return the number of tickets.
+
+    Runs in one transaction, so readers see either the old or the new roll-ups. Run it after
+    a bulk load (`manage.py rebuild_rollups`); ticket changes made meanwhile wait for it.
+    """
+    with transaction.atomic():
+        # Taking the fact table lock first keeps concurrent refreshes out until we commit.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {connection.ops.quote_name(TicketFact._meta.db_table)} "
+                    "IN SHARE ROW EXCLUSIVE MODE"
+                )
+        TicketFact.objects.all().delete()
+        for model, _, _ in facts.TABLES:
+            model.objects.all().delete()
+        totals: dict[tuple[type, tuple], dict[str, int]] = {}
+        pending: list[TicketFact] = []
+        count = 0
+        for ticket_id, fact in iter_raw_facts(progress=progress):
+            pending.append(TicketFact(ticket_id=ticket_id, **fact))
+            facts.accumulate(totals, fact)
+            count += 1
+            if len(pending) >= REBUILD_BATCH:
+                TicketFact.objects.bulk_create(pending)
+                pending = []
+        TicketFact.objects.bulk_create(pending)
+        for model, key_fields, _ in facts.TABLES:
+            rows = [
+                model(**dict(zip(key_fields, key, strict=True)), **values)
+                for (row_model, key), values in totals.items()
+                if row_model is model and any(values.values())
+            ]
+            model.objects.bulk_create(rows, batch_size=REBUILD_BATCH)
+    return count
