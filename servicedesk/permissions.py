@@ -152,6 +152,33 @@ def can_transition(user, ticket, to_status: str) -> bool:
     return ticket.requester_id == user.pk and (ticket.status, to_status) in requester_transitions()
 
 
+def reopen_deadline(ticket):
+    """Until when the requester may reopen a resolved ticket (None if not resolved)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    if ticket.status != "resolved" or ticket.resolved_at is None:
+        return None
+    return ticket.resolved_at + timedelta(days=settings.REOPEN_WINDOW_DAYS)
+
+
+def can_transition_now(user, ticket, to_status: str, *, now) -> bool:
+    """`can_transition` plus the reopen window for requesters (what the UI offers; the
+    service `ticket_transition` applies the same window)."""
+    if not can_transition(user, ticket, to_status):
+        return False
+    if ticket.status == "resolved" and to_status == "open" and not can_work_ticket(user, ticket):
+        deadline = reopen_deadline(ticket)
+        return deadline is None or now <= deadline
+    return True
+
+
+def can_manage_watcher(actor, ticket, person, *, watching: bool) -> bool:
+    """Agents of the supplier manage watchers; anyone may stop watching a ticket."""
+    return can_work_ticket(actor, ticket) or (person.pk == actor.pk and not watching)
+
+
 # --- Departments, dashboards, configuration -------------------------------------------------
 
 
@@ -181,3 +208,44 @@ def can_configure_standard(user, standard) -> bool:
 
 def can_configure_calendars(user) -> bool:
     return is_admin(user)
+
+
+# --- Notifications --------------------------------------------------------------------------
+
+
+def can_view_notification(user, notification) -> bool:
+    """A notification is its recipient's alone (admins included: it is personal)."""
+    return bool(user and user.is_authenticated and notification.recipient_id == user.pk)
+
+
+def can_create_standard(user, department) -> bool:
+    """Publish a standard owned by `department` (None: an organisation-wide one, admins)."""
+    if department is None:
+        return is_admin(user)
+    return can_configure_department(user, department)
+
+
+def sla_metrics_scope(user, *, supplier=None, customer=None) -> dict | None:
+    """Which tickets' SLA figures `user` may read, or None if none (answer 404).
+
+    A lead sees its departments as supplier and as customer (SPEC §6 dashboards); an admin
+    sees the whole organisation. Returns department-id sets to filter by: `supplier_ids`,
+    `customer_ids` (None = any) and `either_ids` (supplier or customer among them).
+    """
+    scope = {
+        "supplier_ids": {supplier.pk} if supplier is not None else None,
+        "customer_ids": {customer.pk} if customer is not None else None,
+        "either_ids": None,
+    }
+    if is_admin(user):
+        return scope
+    leads = lead_department_ids(user)
+    if not leads:
+        return None
+    if supplier is None and customer is None:
+        return {**scope, "either_ids": leads}
+    if (supplier is not None and supplier.pk in leads) or (
+        customer is not None and customer.pk in leads
+    ):
+        return scope
+    return None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Exists, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from servicedesk import permissions
-from slas.models import SlaClock
-from tickets.models import Comment, Event, Ticket
+from slas import selectors as sla_selectors
+from slas.clock import BusinessCalendar
+from slas.models import LadderLevel, SlaClock
+from tickets.models import ACTIVE_STATUSES, Comment, Event, Ticket
 
 
 def ticket_base_queryset() -> QuerySet[Ticket]:
@@ -40,8 +45,19 @@ def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
     except Ticket.DoesNotExist:
         raise Http404 from None
     if not permissions.can_view_ticket(user, ticket):
+        if ticket.confidential and getattr(user, "is_authenticated", False):
+            _audit_confidential(user=user, ticket=ticket, action="ticket.read_denied")
         raise Http404
+    if ticket.confidential:
+        # Issue 9: every read of a confidential request is on the audit trail.
+        _audit_confidential(user=user, ticket=ticket, action="ticket.read")
     return ticket
+
+
+def _audit_confidential(*, user, ticket: Ticket, action: str) -> None:
+    from audit.services import audit_record
+
+    audit_record(actor=user, action=action, target=ticket, target_repr=ticket.reference)
 
 
 def ticket_comments_for_user(*, user, ticket: Ticket) -> QuerySet[Comment]:
@@ -78,3 +94,285 @@ def ticket_chain(*, user, ticket: Ticket) -> dict:
         "upstream": [(t, visible(t)) for t in reversed(upstream)],
         "downstream": [(t, visible(t)) for t in downstream],
     }
+
+
+# --- SLA at a glance -------------------------------------------------------------------------
+#
+# "At risk" (exact rule, used by the queue filter and by every badge alike):
+#   a running clock that is not yet breached (deadline still ahead) and has used at least its
+#   *warning fraction* of the target in business time. The warning fraction is the lowest
+#   ladder threshold below 1.0 for that clock's metric in the clock's standard version, or
+#   AT_RISK_DEFAULT_FRACTION (0.75) when the ladder has no warning level.
+# Business time left until the deadline is `target - elapsed`, so "elapsed ≥ f × target" is
+# "business time left ≤ target - f × target", which in stored fields is
+#   deadline ≤ calendar.add(now, target - f × target)
+# because `calendar.add` is monotonic. That is exact, and it needs one calendar sum per
+# distinct (standard version, metric, target) – a handful – never one per ticket.
+
+AT_RISK_DEFAULT_FRACTION = Decimal("0.75")
+SLA_STATES = ("breached", "at_risk", "on_track", "paused", "met", "cancelled")
+# The worst state of a ticket's clocks is the ticket's SLA state.
+_SEVERITY = {state: rank for rank, state in enumerate(SLA_STATES)}
+
+
+class SlaLens:
+    """SLA state of clocks as of `now`, loading each calendar and ladder once per request."""
+
+    def __init__(self, *, now: datetime):
+        self.now = now
+        self._calendars: dict[int, BusinessCalendar] = {}
+        self._fractions: dict[tuple[int, str], Decimal] = {}
+        self._loaded_versions: set[int] = set()
+        self._limits: dict[tuple[int, str, timedelta], datetime] = {}
+
+    def calendar(self, calendar_id: int) -> BusinessCalendar:
+        if calendar_id not in self._calendars:
+            self._calendars[calendar_id] = sla_selectors.business_calendar(calendar_id)
+        return self._calendars[calendar_id]
+
+    def load_ladders(self, version_ids) -> None:
+        """Read the warning thresholds of these standard versions in one query."""
+        missing = set(version_ids) - self._loaded_versions
+        if not missing:
+            return
+        rows = (
+            LadderLevel.objects.filter(version_id__in=missing, threshold__lt=1)
+            .values("version_id", "metric")
+            .annotate(first=Min("threshold"))
+        )
+        for row in rows:
+            self._fractions[(row["version_id"], row["metric"])] = row["first"]
+        self._loaded_versions |= missing
+
+    def warning_fraction(self, version_id: int, metric: str) -> Decimal:
+        self.load_ladders([version_id])
+        return self._fractions.get((version_id, metric), AT_RISK_DEFAULT_FRACTION)
+
+    def at_risk_limit(
+        self, *, version_id: int, calendar_id: int, metric: str, target: timedelta
+    ) -> datetime:
+        """A running clock of this kind is at risk once its deadline is at or before this."""
+        key = (version_id, metric, target)
+        if key not in self._limits:
+            fraction = self.warning_fraction(version_id, metric)
+            warn_at = sla_selectors.threshold_duration(target=target, threshold=fraction)
+            left = max(target - warn_at, timedelta(0))
+            self._limits[key] = self.calendar(calendar_id).add(self.now, left)
+        return self._limits[key]
+
+    def prime(self, tickets) -> None:
+        """Load ladders for every clock of these tickets (clocks prefetched) in one query."""
+        self.load_ladders({clock.version_id for t in tickets for clock in t.clocks.all()})
+
+    def clock_state(self, clock: SlaClock) -> str:
+        """breached, at_risk, on_track, paused, met or cancelled."""
+        base = sla_selectors.clock_state(clock=clock, now=self.now)
+        if base != "running":
+            return base
+        if clock.deadline is None:
+            return "on_track"
+        limit = self.at_risk_limit(
+            version_id=clock.version_id,
+            calendar_id=clock.version.calendar_id,
+            metric=clock.metric,
+            target=clock.target,
+        )
+        return "at_risk" if clock.deadline <= limit else "on_track"
+
+    def elapsed(self, clock: SlaClock) -> timedelta:
+        return sla_selectors.clock_elapsed(
+            clock=clock, calendar=self.calendar(clock.version.calendar_id), now=self.now
+        )
+
+    def summary(self, ticket: Ticket) -> dict | None:
+        """The ticket's worst clock state and the next deadline of a running clock."""
+        clocks = list(ticket.clocks.all())
+        if not clocks:
+            return None
+        states = [(self.clock_state(clock), clock) for clock in clocks]
+        state, worst = min(states, key=lambda pair: _SEVERITY[pair[0]])
+        running = [
+            clock
+            for clock in clocks
+            if clock.status == SlaClock.Status.RUNNING and clock.deadline is not None
+        ]
+        nearest = min(running, key=lambda clock: clock.deadline) if running else None
+        return {
+            "state": state,
+            "metric": worst.metric,
+            "metric_label": sla_selectors.metric_label(worst.metric),
+            "deadline": nearest.deadline if nearest else None,
+            "deadline_metric_label": (
+                sla_selectors.metric_label(nearest.metric) if nearest else ""
+            ),
+            "clocks": [
+                {
+                    "metric": clock.metric,
+                    "label": sla_selectors.metric_label(clock.metric),
+                    "state": clock_state,
+                    "deadline": clock.deadline,
+                }
+                for clock_state, clock in states
+            ],
+        }
+
+    def rows(self, ticket: Ticket) -> list[dict]:
+        """Per clock: target, elapsed, deadline and state, for the ticket page."""
+        rows = []
+        for clock in ticket.clocks.all():
+            rows.append(
+                {
+                    "metric": clock.metric,
+                    "label": sla_selectors.metric_label(clock.metric),
+                    "target": clock.target,
+                    "elapsed": self.elapsed(clock),
+                    "deadline": clock.deadline,
+                    "stopped_at": clock.stopped_at,
+                    "state": self.clock_state(clock),
+                    "running": clock.status == SlaClock.Status.RUNNING,
+                }
+            )
+        return rows
+
+    def annotate(self, tickets) -> list[Ticket]:
+        """Attach `.sla` (the summary) to each ticket of a page."""
+        tickets = list(tickets)
+        self.prime(tickets)
+        for ticket in tickets:
+            ticket.sla = self.summary(ticket)
+        return tickets
+
+
+def _running_clocks(now: datetime) -> QuerySet[SlaClock]:
+    return SlaClock.objects.filter(
+        status=SlaClock.Status.RUNNING, breached_at__isnull=True, deadline__gt=now
+    )
+
+
+def sla_breached_q(*, now: datetime) -> Q:
+    """Tickets with a breached clock (SPEC §3: a clock past its deadline is breached)."""
+    breached = (
+        SlaClock.objects.filter(ticket_id=OuterRef("pk"))
+        .exclude(status=SlaClock.Status.CANCELLED)
+        .filter(
+            Q(breached_at__isnull=False)
+            | Q(status=SlaClock.Status.RUNNING, deadline__lte=now)
+            | Q(status=SlaClock.Status.STOPPED, elapsed__gt=F("target"))
+        )
+    )
+    return Q(Exists(breached))
+
+
+def sla_at_risk_q(*, lens: SlaLens, scope: QuerySet[Ticket]) -> Q:
+    """Tickets of `scope` with an at-risk clock (the rule above), as a Q.
+
+    One query finds the distinct (version, metric, target) kinds of running clocks in scope;
+    each kind gets its limit from the calendar, and the filter compares stored deadlines.
+    """
+    now = lens.now
+    kinds = list(
+        _running_clocks(now)
+        .filter(ticket__in=scope.order_by().values("pk"))
+        .values_list("version_id", "version__calendar_id", "metric", "target")
+        .distinct()
+    )
+    if not kinds:
+        return Q(pk__in=[])
+    lens.load_ladders({version_id for version_id, *_ in kinds})
+    match = Q()
+    for version_id, calendar_id, metric, target in kinds:
+        limit = lens.at_risk_limit(
+            version_id=version_id, calendar_id=calendar_id, metric=metric, target=target
+        )
+        match |= Q(version_id=version_id, metric=metric, target=target, deadline__lte=limit)
+    return Q(Exists(_running_clocks(now).filter(match, ticket_id=OuterRef("pk"))))
+
+
+def _next_deadline() -> Subquery:
+    # The nearest deadline of a running clock (past deadlines first: overdue work is most
+    # urgent); paused and stopped clocks have none.
+    return Subquery(
+        SlaClock.objects.filter(
+            ticket_id=OuterRef("pk"),
+            status=SlaClock.Status.RUNNING,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1]
+    )
+
+
+QUEUE_SORTS = {
+    "deadline": (F("next_deadline").asc(nulls_last=True), "priority", "created_at", "pk"),
+    "priority": ("priority", F("next_deadline").asc(nulls_last=True), "created_at", "pk"),
+    "newest": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "updated": ("-updated_at", "-pk"),
+}
+
+
+def ticket_filter(
+    queryset: QuerySet[Ticket], *, filters: dict, user, lens: SlaLens
+) -> QuerySet[Ticket]:
+    """Narrow a ticket queryset by the queue / my-requests filters.
+
+    filters (all optional): status ("" = active, "all", or a status), priority, assignee
+    ("me", "none" or a user id), service (id), supplier_department (id), customer_department
+    (id), sla ("at_risk" or "breached"), q (reference or words of the title), sort (a key of
+    QUEUE_SORTS; deadline first by default).
+    """
+    status = filters.get("status") or ""
+    if status == "all":
+        pass
+    elif status:
+        queryset = queryset.filter(status=status)
+    else:
+        queryset = queryset.filter(status__in=ACTIVE_STATUSES)
+    if filters.get("priority"):
+        queryset = queryset.filter(priority=filters["priority"])
+    assignee = filters.get("assignee")
+    if assignee == "me":
+        queryset = queryset.filter(assignee_id=user.pk)
+    elif assignee == "none":
+        queryset = queryset.filter(assignee__isnull=True)
+    elif assignee:
+        queryset = queryset.filter(assignee_id=assignee)
+    for field in ("service", "supplier_department", "customer_department"):
+        if filters.get(field):
+            queryset = queryset.filter(**{f"{field}_id": filters[field]})
+    q = (filters.get("q") or "").strip()
+    if q:
+        queryset = queryset.filter(Q(reference__iexact=q) | Q(title__icontains=q))
+    sla = filters.get("sla")
+    if sla == "breached":
+        queryset = queryset.filter(sla_breached_q(now=lens.now))
+    elif sla == "at_risk":
+        queryset = queryset.filter(sla_at_risk_q(lens=lens, scope=queryset))
+    sort = filters.get("sort") or "deadline"
+    ordering = QUEUE_SORTS.get(sort, QUEUE_SORTS["deadline"])
+    return queryset.annotate(next_deadline=_next_deadline()).order_by(*ordering)
+
+
+def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
+    """The supplier-department queue of `user` (all departments for an admin), filtered."""
+    queryset = ticket_list(user=user)
+    if not permissions.is_admin(user):
+        queryset = queryset.filter(
+            supplier_department_id__in=permissions.agent_department_ids(user)
+        )
+    return ticket_filter(queryset, filters=filters, user=user, lens=lens)
+
+
+def ticket_requested_by(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
+    """Requests `user` filed ("mine") or watches ("watching"), filtered."""
+    queryset = ticket_list(user=user)
+    if filters.get("scope") == "watching":
+        queryset = queryset.filter(watchers=user)
+    else:
+        queryset = queryset.filter(requester=user)
+    return ticket_filter(queryset, filters=filters, user=user, lens=lens)
+
+
+def ticket_attachments_without_comment(*, ticket: Ticket):
+    """Files filed with the request itself (those of comments come with their comment)."""
+    return ticket.attachments.filter(comment__isnull=True).select_related("uploaded_by")

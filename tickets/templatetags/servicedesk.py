@@ -1,10 +1,22 @@
-from datetime import timedelta
+"""Template helpers of the browser UI: Markdown, durations, SLA badges and countdowns, and the
+audit history told as sentences."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from departments.models import Priority
 from slas.selectors import clock_state
 from tickets.markdown import render_markdown
+from tickets.models import Event, Status
 
 register = template.Library()
 
@@ -16,7 +28,7 @@ def markdown(text):
 
 @register.filter
 def duration(value):
-    """4h 30m style for a timedelta."""
+    """Compact "4h 30m" for a timedelta (elapsed and targets on the ticket page)."""
     if value is None:
         return "–"
     if not isinstance(value, timedelta):
@@ -34,11 +46,224 @@ def duration(value):
         parts.append(f"{hours}h")
     if minutes:
         parts.append(f"{minutes}m")
-    if seconds and not days:
+    if seconds and not days and not hours:
         parts.append(f"{seconds}s")
     return sign + (" ".join(parts) or "0m")
+
+
+def _span(value: timedelta) -> str:
+    """Wall-clock span in words for countdowns: "3 h 20 min", "2 d 4 h", "45 min"."""
+    minutes = int(abs(value.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return (
+            _("%(d)d d %(h)d h") % {"d": days, "h": hours} if hours else _("%(d)d d") % {"d": days}
+        )
+    if hours:
+        return (
+            _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+            if minutes
+            else _("%(h)d h") % {"h": hours}
+        )
+    return _("%(m)d min") % {"m": max(minutes, 1)} if minutes else _("less than a minute")
+
+
+@register.filter
+def business_duration(value: timedelta, calendar=None) -> str:
+    """A published target in words: "4 business hours", "2 business days", "30 minutes"."""
+    if value is None:
+        return "–"
+    always_open = calendar is None or calendar.typical_working_day() >= timedelta(hours=24)
+    day = timedelta(hours=24) if always_open else calendar.typical_working_day()
+    if day and value >= day and value % day == timedelta(0):
+        n = value // day
+        return (
+            ngettext("%(n)d day", "%(n)d days", n)
+            if always_open
+            else ngettext("%(n)d business day", "%(n)d business days", n)
+        ) % {"n": n}
+    minutes = int(value.total_seconds() // 60)
+    if minutes % 60 == 0:
+        n = minutes // 60
+        return (
+            ngettext("%(n)d hour", "%(n)d hours", n)
+            if always_open
+            else ngettext("%(n)d business hour", "%(n)d business hours", n)
+        ) % {"n": n}
+    return (
+        ngettext("%(n)d minute", "%(n)d minutes", minutes)
+        if always_open
+        else ngettext("%(n)d business minute", "%(n)d business minutes", minutes)
+    ) % {"n": minutes}
+
+
+SLA_LABELS = {
+    "breached": (_("Breached"), "✖"),
+    "at_risk": (_("At risk"), "▲"),
+    "on_track": (_("On track"), "●"),
+    "running": (_("On track"), "●"),
+    "paused": (_("Paused"), "❚❚"),
+    "met": (_("Met"), "✔"),
+    "cancelled": (_("Cancelled"), "–"),
+}
+
+
+@register.simple_tag
+def sla_badge(state: str, label: str = ""):
+    """Colour plus words plus a shape: the state is never told by colour alone."""
+    text, icon = SLA_LABELS.get(state, (state, "•"))
+    if label:
+        return format_html(
+            '<span class="badge sla sla-{}"><span aria-hidden="true">{}</span> {}: {}</span>',
+            state,
+            icon,
+            label,
+            text,
+        )
+    return format_html(
+        '<span class="badge sla sla-{}"><span aria-hidden="true">{}</span> {}</span>',
+        state,
+        icon,
+        text,
+    )
+
+
+@register.simple_tag
+def countdown(deadline: datetime | None, now: datetime | None = None, label: str = ""):
+    """A server-rendered countdown to `deadline` that static/js/app.js keeps live."""
+    if deadline is None:
+        return ""
+    now = now or timezone.now()
+    left = deadline - now
+    overdue = left.total_seconds() <= 0
+    text = (
+        _("overdue by %(span)s") % {"span": _span(left)}
+        if overdue
+        else _("due in %(span)s") % {"span": _span(left)}
+    )
+    local = timezone.localtime(deadline)
+    return format_html(
+        '<span class="countdown{}" data-countdown="{}" data-due-text="{}" data-overdue-text="{}"'
+        ' data-breached-text="{}" data-units="{}">{}'
+        '<time datetime="{}" title="{}">{}</time></span>',
+        " overdue" if overdue else "",
+        deadline.isoformat(),
+        _("due in %(span)s"),
+        _("overdue by %(span)s"),
+        SLA_LABELS["breached"][0],
+        "|".join([_("d"), _("h"), _("min"), _("less than a minute")]),
+        format_html("{} ", label) if label else "",
+        deadline.isoformat(),
+        date_format(local, "D j M Y, H:i T"),
+        text,
+    )
+
+
+@register.simple_tag
+def status_badge(status: str):
+    icon = {
+        Status.NEW: "✦",
+        Status.OPEN: "○",
+        Status.WAITING_ON_CUSTOMER: "…",
+        Status.RESOLVED: "✔",
+        Status.CLOSED: "■",
+        Status.CANCELLED: "✖",
+    }.get(status, "•")
+    return format_html(
+        '<span class="badge status status-{}"><span aria-hidden="true">{}</span> {}</span>',
+        status,
+        icon,
+        Status(status).label if status in Status.values else status,
+    )
+
+
+@register.simple_tag
+def priority_badge(priority: str):
+    label = Priority(priority).label if priority in Priority.values else priority
+    return format_html(
+        '<span class="badge priority priority-{}" title="{}">{}</span>',
+        priority.lower(),
+        label,
+        priority,
+    )
+
+
+@register.simple_tag
+def attachment_url(attachment) -> str:
+    """The permission-checked download URL once tickets/attachments.py provides it, else ""."""
+    try:
+        return reverse("attachment_download", kwargs={"pk": attachment.pk})
+    except NoReverseMatch:
+        return ""
+
+
+def _label(value, choices) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+@register.simple_tag
+def event_sentence(event: Event) -> str:
+    """What happened, in words ("changed the status from open to resolved")."""
+    kind, before, after = event.kind, event.before, event.after
+    if kind == Event.Kind.CREATED:
+        details = after if isinstance(after, dict) else {}
+        return _("filed the request (%(priority)s, %(service)s)") % {
+            "priority": details.get("priority", "?"),
+            "service": details.get("service", "?"),
+        }
+    if kind == Event.Kind.STATUS:
+        return _("changed the status from %(before)s to %(after)s") % {
+            "before": _label(before, Status),
+            "after": _label(after, Status),
+        }
+    if kind == Event.Kind.ASSIGNED:
+        if after and before:
+            return _("reassigned from %(before)s to %(after)s") % {"before": before, "after": after}
+        if after:
+            return _("assigned to %(after)s") % {"after": after}
+        return _("removed the assignee %(before)s") % {"before": before}
+    if kind == Event.Kind.PRIORITY:
+        return _("changed the priority from %(before)s to %(after)s") % {
+            "before": before,
+            "after": after,
+        }
+    if kind == Event.Kind.SERVICE:
+        return _("moved it from %(before)s to %(after)s") % {"before": before, "after": after}
+    if kind == Event.Kind.COMMENT:
+        return _("replied")
+    if kind == Event.Kind.NOTE:
+        return _("added an internal note")
+    if kind == Event.Kind.WATCHER:
+        if after:
+            return _("added %(who)s as a watcher") % {"who": after}
+        return _("removed %(who)s from the watchers") % {"who": before}
+    if kind == Event.Kind.LINK:
+        if event.field == "linked_from":
+            return _("opened this request on behalf of %(ref)s") % {"ref": after}
+        return _("opened the linked request %(ref)s") % {"ref": after}
+    if kind == Event.Kind.ATTACHMENT:
+        return _("attached %(name)s") % {"name": after}
+    if kind == Event.Kind.RATING:
+        return _("rated the resolution %(n)s/5") % {"n": after}
+    if kind == Event.Kind.ESCALATION:
+        detail = after if isinstance(after, str | int | float) else ""
+        return (_("escalated: %(detail)s") % {"detail": detail}) if detail else _("escalated")
+    label = str(event.get_kind_display())
+    if event.field and (before is not None or after is not None):
+        return f"{label}: {event.field} {before if before is not None else ''} → {after}"
+    return label
 
 
 @register.filter
 def sla_state(clock):
     return clock_state(clock=clock, now=timezone.now())
+
+
+@register.filter
+def has_preview(bound_field) -> bool:
+    """Markdown fields get a Preview button (their widget carries data-preview)."""
+    return bool(bound_field.field.widget.attrs.get("data-preview"))
