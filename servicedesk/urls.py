@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include("servicedesk.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("notifications/", include("tickets.notification_urls")),
     path("", include("tickets.urls")),
 ]

@@ -10,6 +10,7 @@ from datetime import date as date_type
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -216,6 +217,28 @@ def sla_refresh_next_event(*, ticket) -> None:
     if ticket.next_sla_event_at != next_at:
         ticket.next_sla_event_at = next_at
         type(ticket).objects.filter(pk=ticket.pk).update(next_sla_event_at=next_at)
+        _schedule_if_near(ticket_id=ticket.pk, at=next_at)
+
+
+def _schedule_if_near(*, ticket_id: int, at: datetime | None) -> None:
+    """Queue a precise ETA task for an instant inside the scheduling horizon, after commit.
+
+    Every change of `next_sla_event_at` passes here, so an instant that becomes near through a
+    ticket change is scheduled by that change; instants further away are scheduled by the
+    sweep when they enter the horizon (slas.escalation.sla_schedule_near). On commit, so a
+    rolled-back change schedules nothing; `publish` never raises, so a broker outage cannot
+    break the change (robust=True is a second guard for anything unexpected).
+    """
+    if at is None:
+        return
+    if at - timezone.now() > timedelta(seconds=settings.SLA_SCHEDULE_HORIZON_SECONDS):
+        return
+    from slas.tasks import publish_fire  # the tasks module imports this one
+
+    def schedule() -> None:
+        publish_fire(ticket_id=ticket_id, at=at)
+
+    transaction.on_commit(schedule, robust=True)
 
 
 # --- Configuration: calendars and standards -------------------------------------------------

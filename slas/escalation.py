@@ -1,0 +1,469 @@
+"""Firing the escalation ladder (SPEC §3 "ladder levels", SPEC §4 "escalation").
+
+`sla_escalate` is the one use case that records a ladder level: it locks one due ticket,
+records breaches, creates one Escalation row per level whose threshold instant has passed
+(the unique constraint makes that exactly once), applies the level's actions, writes the audit
+Event and recomputes the ticket's next SLA event — all in one transaction. A worker killed
+half-way rolls everything back, so the level is still due and is fired again, once.
+
+`sla_sweep` finds due tickets through the partial index on `Ticket.next_sla_event_at`
+(O(due tickets)) and fires them one row per transaction; it also hands instants entering the
+scheduling horizon to precise ETA tasks (see `sla_schedule_near`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from departments.models import Membership, User
+from slas import services as sla_services
+from slas.clock import BusinessCalendar
+from slas.models import Escalation, LadderAction, LadderLevel, Metric, SlaClock
+from slas.selectors import business_calendar, clock_elapsed, threshold_duration
+from tickets.models import Event, Ticket
+from tickets.notifications import notify
+from tickets.services import event_record
+
+logger = logging.getLogger(__name__)
+
+ZERO = timedelta(0)
+PRIORITY_UP = {"P4": "P3", "P3": "P2", "P2": "P1"}
+# Actions run in this order whatever order the level lists them in: a reassignment happens
+# before "notify the assignee", so the new assignee (the lead) is the one told.
+ACTION_ORDER = [
+    LadderAction.RAISE_PRIORITY,
+    LadderAction.REASSIGN_TO_LEAD,
+    LadderAction.NOTIFY_ASSIGNEE,
+    LadderAction.NOTIFY_SUPPLIER_LEAD,
+    LadderAction.NOTIFY_PARENT_LEAD,
+    LadderAction.NOTIFY_CUSTOMER_LEAD,
+]
+# A raised priority re-targets the clocks, which can make further levels due at once; they are
+# fired in the same transaction, a bounded number of rounds.
+MAX_ROUNDS = 6
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+@dataclass
+class EscalateOutcome:
+    ticket_id: int
+    locked: bool = False
+    missing: bool = False
+    due: bool = False
+    fired: list[Escalation] = field(default_factory=list)
+    breached: list[str] = field(default_factory=list)
+    next_event_at: datetime | None = None
+
+
+@dataclass
+class SweepOutcome:
+    due_found: int = 0
+    fired: int = 0
+    skipped_locked: int = 0
+    failed: int = 0
+    scheduled: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _DueLevel:
+    clock: SlaClock
+    level: LadderLevel
+    due_at: datetime
+
+
+# --- The firing use case --------------------------------------------------------------------
+
+
+def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
+    """Fire every ladder level of `ticket_id` whose threshold instant is at or before `now`.
+
+    Safe to call any number of times, from any number of processes: the ticket row is taken
+    with SKIP LOCKED (a busy ticket is left to whoever holds it, the caller retries later) and
+    each level is recorded under the `escalation_once_per_level` unique constraint.
+    """
+    outcome = EscalateOutcome(ticket_id=ticket_id)
+    with transaction.atomic():
+        # SKIP LOCKED, not a plain FOR UPDATE: when another worker is firing this ticket (or a
+        # person is changing it) we must neither wait nor fire on a stale read. The holder
+        # leaves the row consistent; our caller retries or the next sweep comes back.
+        ticket = Ticket.objects.select_for_update(skip_locked=True).filter(pk=ticket_id).first()
+        if ticket is None:
+            outcome.missing = not Ticket.objects.filter(pk=ticket_id).exists()
+            outcome.locked = not outcome.missing
+            return outcome
+        outcome.next_event_at = ticket.next_sla_event_at
+        if ticket.next_sla_event_at is None or ticket.next_sla_event_at > now:
+            return outcome  # the state moved on since this work was found
+        outcome.due = True
+        calendars: dict[int, BusinessCalendar] = {}
+        for _round in range(MAX_ROUNDS):
+            clocks = list(
+                SlaClock.objects.select_related("version")
+                .filter(ticket=ticket, status=SlaClock.Status.RUNNING)
+                .order_by("metric")
+            )
+            outcome.breached += _record_breaches(clocks=clocks, now=now)
+            due_levels = _due_levels(ticket=ticket, clocks=clocks, now=now, calendars=calendars)
+            retargeted = False
+            for due in due_levels:
+                escalation = _record_level(ticket=ticket, due=due, now=now)
+                if escalation is None:
+                    continue  # recorded before (a retried or raced task): nothing to repeat
+                details, changed_priority = _apply_actions(
+                    ticket=ticket, escalation=escalation, due=due, now=now
+                )
+                escalation.actions = details
+                escalation.save(update_fields=["actions"])
+                _pause_for_fault_tests()
+                event_record(
+                    ticket=ticket,
+                    actor=None,
+                    kind=Event.Kind.ESCALATION,
+                    now=now,
+                    field=due.level.metric,
+                    after={
+                        "metric": due.level.metric,
+                        "threshold": f"{due.level.threshold:.2f}",
+                        "due_at": due.due_at.isoformat(),
+                        "actions": [detail["action"] for detail in details],
+                    },
+                )
+                outcome.fired.append(escalation)
+                retargeted = retargeted or changed_priority
+            if not retargeted:
+                break
+        sla_services.sla_refresh_next_event(ticket=ticket)
+        outcome.next_event_at = ticket.next_sla_event_at
+    return outcome
+
+
+def _calendar(clock: SlaClock, calendars: dict[int, BusinessCalendar]) -> BusinessCalendar:
+    calendar_id = clock.version.calendar_id
+    if calendar_id not in calendars:
+        calendars[calendar_id] = business_calendar(calendar_id)
+    return calendars[calendar_id]
+
+
+def _record_breaches(*, clocks: list[SlaClock], now: datetime) -> list[str]:
+    """A running clock past its deadline is breached from the deadline on (SPEC §3)."""
+    breached = []
+    for clock in clocks:
+        if clock.breached_at is None and clock.deadline is not None and clock.deadline < now:
+            clock.breached_at = clock.deadline
+            clock.save(update_fields=["breached_at"])
+            breached.append(clock.metric)
+    return breached
+
+
+def _due_levels(
+    *, ticket: Ticket, clocks: list[SlaClock], now: datetime, calendars: dict
+) -> list[_DueLevel]:
+    """Unfired levels with elapsed ≥ threshold × target, each with the instant it was reached."""
+    if not clocks:
+        return []
+    fired = {
+        (metric, f"{threshold:.2f}")
+        for metric, threshold in Escalation.objects.filter(ticket=ticket).values_list(
+            "metric", "threshold"
+        )
+    }
+    levels = LadderLevel.objects.filter(
+        version_id__in={clock.version_id for clock in clocks}
+    ).order_by("threshold")
+    by_clock = {(clock.version_id, clock.metric): clock for clock in clocks}
+    due: list[_DueLevel] = []
+    for level in levels:
+        clock = by_clock.get((level.version_id, level.metric))
+        if clock is None or (level.metric, f"{level.threshold:.2f}") in fired:
+            continue
+        calendar = _calendar(clock, calendars)
+        at = threshold_duration(target=clock.target, threshold=level.threshold)
+        if clock_elapsed(clock=clock, calendar=calendar, now=now) < at:
+            continue
+        remaining = at - clock.elapsed
+        due_at = (
+            clock.running_since
+            if remaining <= ZERO
+            else calendar.add(clock.running_since, remaining)
+        )
+        due.append(_DueLevel(clock=clock, level=level, due_at=due_at))
+    due.sort(key=lambda item: (item.due_at, item.level.metric, item.level.threshold))
+    return due
+
+
+def _record_level(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation | None:
+    """Insert the level's Escalation row, or return None if it exists already.
+
+    The savepoint keeps the outer transaction usable after a unique violation; the row lock
+    makes that violation unlikely, the constraint makes it harmless.
+    """
+    try:
+        with transaction.atomic():
+            return Escalation.objects.create(
+                ticket=ticket,
+                metric=due.level.metric,
+                threshold=due.level.threshold,
+                level=due.level,
+                due_at=due.due_at,
+                fired_at=now,
+                actions=[],
+            )
+    except IntegrityError:
+        return None
+
+
+def _apply_actions(
+    *, ticket: Ticket, escalation: Escalation, due: _DueLevel, now: datetime
+) -> tuple[list[dict], bool]:
+    """Apply the level's actions in ACTION_ORDER; return what was done and whether the
+    priority (hence the clocks' targets) changed."""
+    configured = set(due.level.actions or [])
+    details: list[dict] = []
+    changed_priority = False
+    for unknown in sorted(configured - set(LadderAction.values)):
+        logger.warning("ladder level %s has an unknown action %r", due.level.pk, unknown)
+        details.append({"action": unknown, "skipped": "unknown action"})
+    for action in ACTION_ORDER:
+        if action not in configured:
+            continue
+        if action == LadderAction.RAISE_PRIORITY:
+            detail = _raise_priority(ticket=ticket, clock=due.clock, now=now)
+            changed_priority = "after" in detail
+        elif action == LadderAction.REASSIGN_TO_LEAD:
+            detail = _reassign_to_lead(ticket=ticket, now=now)
+        else:
+            recipients = _recipients(ticket=ticket, action=action)
+            notify(
+                recipients=recipients,
+                ticket=ticket,
+                message=_escalation_message(ticket=ticket, level=due.level),
+                dedupe_key=f"esc:{escalation.pk}",
+                now=now,
+            )
+            detail = {"recipients": sorted(user.username for user in recipients)}
+        details.append({"action": str(action), **detail})
+    return details, changed_priority
+
+
+def _raise_priority(*, ticket: Ticket, clock: SlaClock, now: datetime) -> dict:
+    """One step up, never above P1; clocks re-target like ticket_change_priority does (the
+    version the ticket was filed under is kept, elapsed is kept)."""
+    before = ticket.priority
+    after = PRIORITY_UP.get(before)
+    if after is None:
+        return {"skipped": "already the highest priority"}
+    ticket.priority = after
+    ticket.updated_at = now
+    ticket.save(update_fields=["priority", "updated_at"])
+    event_record(
+        ticket=ticket,
+        actor=None,
+        kind=Event.Kind.PRIORITY,
+        now=now,
+        field="priority",
+        before=before,
+        after=after,
+    )
+    sla_services.sla_retarget(ticket=ticket, now=now, version=clock.version)
+    return {"before": before, "after": after}
+
+
+def _supplier_leads(ticket: Ticket):
+    return User.objects.filter(
+        is_active=True,
+        memberships__department_id=ticket.supplier_department_id,
+        memberships__role=Membership.Role.LEAD,
+    ).order_by("username")
+
+
+def _reassign_to_lead(*, ticket: Ticket, now: datetime) -> dict:
+    """Hand the ticket to a lead of the supplier department (the assignee stays if it is one)."""
+    leads = list(_supplier_leads(ticket))
+    if not leads:
+        return {"skipped": "the supplier department has no lead"}
+    if ticket.assignee_id in {lead.pk for lead in leads}:
+        return {"skipped": "already assigned to a lead"}
+    before = ticket.assignee.username if ticket.assignee_id else None
+    lead = leads[0]
+    ticket.assignee = lead
+    ticket.updated_at = now
+    ticket.save(update_fields=["assignee", "updated_at"])
+    event_record(
+        ticket=ticket,
+        actor=None,
+        kind=Event.Kind.ASSIGNED,
+        now=now,
+        field="assignee",
+        before=before,
+        after=lead.username,
+    )
+    return {"before": before, "after": lead.username}
+
+
+def _leads_of(department_id: int | None) -> list:
+    if department_id is None:
+        return []
+    return list(
+        User.objects.filter(
+            is_active=True,
+            memberships__department_id=department_id,
+            memberships__role=Membership.Role.LEAD,
+        ).order_by("username")
+    )
+
+
+def _recipients(*, ticket: Ticket, action: str) -> list:
+    if action == LadderAction.NOTIFY_ASSIGNEE:
+        assignee = ticket.assignee if ticket.assignee_id else None
+        return [assignee] if assignee is not None and assignee.is_active else []
+    if action == LadderAction.NOTIFY_SUPPLIER_LEAD:
+        return _leads_of(ticket.supplier_department_id)
+    if action == LadderAction.NOTIFY_PARENT_LEAD:
+        return _leads_of(ticket.supplier_department.parent_id)
+    if action == LadderAction.NOTIFY_CUSTOMER_LEAD:
+        return _leads_of(ticket.customer_department_id)
+    return []
+
+
+def _escalation_message(*, ticket: Ticket, level: LadderLevel) -> str:
+    metric = Metric(level.metric).label
+    percent = f"{level.threshold * 100:.0f} %"
+    title = ticket.title if len(ticket.title) <= 120 else ticket.title[:119] + "…"
+    if level.threshold >= 1:
+        text = _("%(reference)s “%(title)s”: the %(metric)s target is breached (%(percent)s).")
+    else:
+        text = _("%(reference)s “%(title)s”: %(metric)s has used %(percent)s of its target.")
+    return (
+        text % {"reference": ticket.reference, "title": title, "metric": metric, "percent": percent}
+    )[:300]
+
+
+def _pause_for_fault_tests() -> None:
+    """Test seam for tests/test_worker_faults.py: while the file named by the setting
+    SLA_ESCALATION_TEST_PAUSE_FILE exists, hold the open firing transaction (the Escalation
+    and Notification rows are written, nothing is committed) so a test can SIGKILL the worker
+    at exactly this point. Empty setting (the default): no effect."""
+    path = getattr(settings, "SLA_ESCALATION_TEST_PAUSE_FILE", "")
+    if not path or not os.path.exists(path):
+        return
+    logger.warning("escalation paused for a fault test (pid %s)", os.getpid())
+    deadline = time.monotonic() + 120
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# --- Finding due work -----------------------------------------------------------------------
+
+
+def due_ticket_ids(*, now: datetime, limit: int) -> list[int]:
+    """Ids of tickets whose next SLA event is due, earliest first (partial index scan)."""
+    return list(
+        Ticket.objects.filter(next_sla_event_at__lte=now)
+        .order_by("next_sla_event_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def sla_sweep(
+    *,
+    now: datetime | None = None,
+    batch: int | None = None,
+    budget_seconds: float | None = None,
+    schedule: bool = True,
+) -> SweepOutcome:
+    """Fire every due ticket (one row per transaction), then schedule the near ones.
+
+    Several sweeps may run at once (several beats, a slow sweep overlapping the next): SKIP
+    LOCKED makes them share the due tickets, the unique constraint keeps each level once.
+    A ticket that raises an unexpected error is logged and left due, so one bad row cannot
+    stop escalation for everyone; a database outage is raised for the task to retry.
+    """
+    started = time.monotonic()
+    batch = batch or settings.SLA_SWEEP_BATCH
+    if budget_seconds is None:
+        budget_seconds = max(settings.SLA_SWEEP_SECONDS * 4, 10)
+    outcome = SweepOutcome()
+    seen: set[int] = set()
+    out_of_time = False
+    while not out_of_time:
+        ids = [
+            pk for pk in due_ticket_ids(now=now or timezone.now(), limit=batch) if pk not in seen
+        ]
+        if not ids:
+            break  # nothing due, or only tickets held by others (they are handled there)
+        outcome.due_found += len(ids)
+        for ticket_id in ids:
+            seen.add(ticket_id)
+            try:
+                result = sla_escalate(ticket_id=ticket_id, now=now or timezone.now())
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception:
+                outcome.failed += 1
+                logger.exception("escalating ticket %s failed; it stays due", ticket_id)
+                continue
+            outcome.fired += len(result.fired)
+            outcome.skipped_locked += int(result.locked)
+            if time.monotonic() - started > budget_seconds:
+                out_of_time = True
+                break
+    if schedule:
+        outcome.scheduled = sla_schedule_near(now=now or timezone.now())
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _watermark_key() -> str:
+    return f"sla:scheduled-upto:{connection.settings_dict['NAME']}"
+
+
+def sla_schedule_near(*, now: datetime) -> int:
+    """Publish an ETA task for every next-SLA-event instant entering the horizon.
+
+    Instants that become near through a ticket change are scheduled by that change
+    (`sla_refresh_next_event`); this covers instants that were far away when they were set.
+    A watermark (how far ahead has been scheduled) keeps each instant to one ETA task; it
+    lives in the cache, and losing it only means a few duplicate tasks, which are harmless.
+    It only advances when every publish succeeded, so a broker outage loses nothing.
+    """
+    from slas.tasks import publish_fire  # the tasks module imports this one
+
+    horizon_end = now + timedelta(seconds=settings.SLA_SCHEDULE_HORIZON_SECONDS)
+    start = now
+    try:
+        watermark = cache.get(_watermark_key())
+    except Exception as exc:  # a cache outage must not stop the sweep
+        logger.warning("cache unavailable for the SLA watermark: %s", exc)
+        watermark = None
+    if watermark is not None and now < watermark <= horizon_end:
+        start = watermark
+    rows = Ticket.objects.filter(
+        next_sla_event_at__gt=start, next_sla_event_at__lte=horizon_end
+    ).values_list("pk", "next_sla_event_at")
+    published = 0
+    all_published = True
+    for ticket_id, at in rows.iterator(chunk_size=2000):
+        if publish_fire(ticket_id=ticket_id, at=at):
+            published += 1
+        else:
+            all_published = False
+            break  # the broker is down: the sweep fires these when they fall due
+    if all_published:
+        try:
+            cache.set(
+                _watermark_key(), horizon_end, timeout=2 * settings.SLA_SCHEDULE_HORIZON_SECONDS
+            )
+        except Exception as exc:
+            logger.warning("cache unavailable for the SLA watermark: %s", exc)
+    return published

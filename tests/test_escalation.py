@@ -1,0 +1,423 @@
+"""Firing the escalation ladder (SPEC §3 ladder levels, SPEC §4), in-process, with time travel.
+
+The organisation's standard: Mon–Fri 09:00–17:00 Europe/Berlin; P3 = first response 4 h,
+resolution 16 h; ladder: first response 75 % → assignee, 100 % → supplier lead; resolution
+75 % → assignee, 100 % → supplier lead + customer lead. 2026-01-12 is a Monday (CET, UTC+1).
+Tasks are called directly; what they enqueue is read from kombu's in-memory broker.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+
+from departments.models import Membership
+from slas import escalation
+from slas.models import Escalation, SlaClock
+from slas.tasks import sla_fire_ticket, sla_sweep
+from tests.escalation_helpers import celery_broker, drain
+from tests.factories import MembershipFactory, ServiceFactory, UserFactory, standard
+from tickets import services
+from tickets.models import Event, Notification, Ticket
+
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+
+def at(day: int, hour: float) -> datetime:
+    """January 2026, Berlin wall-clock hour (CET = UTC+1) as an aware UTC instant."""
+    return datetime(2026, 1, day, tzinfo=UTC) + timedelta(hours=hour - 1)
+
+
+@pytest.fixture
+def travel():
+    travellers = []
+
+    def go(instant):
+        traveller = time_machine.travel(instant, tick=False)
+        traveller.start()
+        travellers.append(traveller)
+
+    yield go
+    for traveller in reversed(travellers):
+        traveller.stop()
+
+
+@pytest.fixture
+def broker():
+    """This process publishes to kombu's in-memory broker for the test."""
+    with celery_broker("memory://"):
+        drain()
+        yield
+        drain()
+
+
+@pytest.fixture
+def filed(org, travel):
+    """A P3 request filed Monday 10:00 Berlin, assigned to the IT agent."""
+    travel(at(12, 10))
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="Laptop")
+    return services.ticket_assign(ticket=ticket, actor=org.it_lead, assignee=org.it_agent)
+
+
+def escalations(ticket) -> list[tuple[str, str]]:
+    return [
+        (e.metric, f"{e.threshold:.2f}")
+        for e in Escalation.objects.filter(ticket=ticket).order_by("due_at", "threshold")
+    ]
+
+
+def notified(ticket) -> list[str]:
+    return sorted(n.recipient.username for n in Notification.objects.filter(ticket=ticket))
+
+
+def ticket_with_ladder(org, travel, ladder, *, priority="P3", name="Custom"):
+    service = ServiceFactory(department=org.it, standard=standard(name=name, ladder=ladder))
+    travel(at(12, 10))
+    ticket = services.ticket_create(
+        requester=org.employee, service=service, title="Printer", priority=priority
+    )
+    return services.ticket_assign(ticket=ticket, actor=org.it_lead, assignee=org.it_agent)
+
+
+# --- Firing -----------------------------------------------------------------------------------
+
+
+def test_level_fires_when_elapsed_reaches_threshold_times_target(org, filed, broker):
+    outcome = escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + S)
+    assert escalations(filed) == [("first_response", "0.75")]
+    fired = Escalation.objects.get(ticket=filed)
+    assert fired.due_at == at(12, 13)  # 3 business hours = 75 % of 4 h
+    assert fired.fired_at == at(12, 13) + S
+    assert fired.actions == [{"action": "notify_assignee", "recipients": ["itagent"]}]
+    assert [e.pk for e in outcome.fired] == [fired.pk]
+
+
+def test_level_does_not_fire_before_its_instant(org, filed, broker):
+    outcome = escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) - S)
+    assert not outcome.due
+    assert escalations(filed) == []
+
+
+def test_each_level_fires_exactly_once_when_called_again(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + S)
+    again = escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + 2 * S)
+    assert again.fired == []
+    assert escalations(filed) == [("first_response", "0.75")]
+    assert notified(filed) == ["itagent"]
+    assert Event.objects.filter(ticket=filed, kind=Event.Kind.ESCALATION).count() == 1
+
+
+def test_next_sla_event_moves_to_the_next_level_after_firing(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + S)
+    assert Ticket.objects.get(pk=filed.pk).next_sla_event_at == at(12, 14)
+
+
+def test_late_firing_records_every_passed_level_with_its_own_instant(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + 5 * S)
+    rows = list(Escalation.objects.filter(ticket=filed).order_by("threshold"))
+    assert [(r.threshold, r.due_at) for r in rows] == [
+        (Decimal("0.75"), at(12, 13)),
+        (Decimal("1.00"), at(12, 14)),
+    ]
+
+
+def test_breach_is_recorded_at_the_deadline(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
+    clock = SlaClock.objects.get(ticket=filed, metric="first_response")
+    assert clock.breached_at == at(12, 14)
+
+
+def test_paused_clock_does_not_fire(org, filed, travel, broker):
+    travel(at(12, 11))
+    services.ticket_transition(ticket=filed, actor=org.it_agent, to_status="open")
+    services.ticket_transition(ticket=filed, actor=org.it_agent, to_status="waiting_on_customer")
+    outcome = escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 16))
+    assert not outcome.due
+    assert escalations(filed) == []
+
+
+def test_escalation_writes_an_audit_event(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + S)
+    event = Event.objects.get(ticket=filed, kind=Event.Kind.ESCALATION)
+    assert event.actor is None
+    assert event.after["metric"] == "first_response"
+    assert event.after["threshold"] == "0.75"
+    assert event.after["actions"] == ["notify_assignee"]
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+def test_breach_notifies_the_supplier_lead(org, filed, broker):
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
+    assert notified(filed) == ["itagent", "itlead"]
+
+
+def test_resolution_breach_notifies_the_customer_department_lead(org, filed, broker):
+    services.ticket_comment(ticket=filed, author=org.it_agent, body="On it", now=at(12, 10))
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(14, 10) + S)  # 16 business hours later
+    assert set(notified(filed)) == {"itagent", "itlead", "finlead"}
+
+
+def test_notify_parent_department_lead(org, travel, broker):
+    exec_lead = UserFactory(username="execlead", home_department=org.exec)
+    MembershipFactory(user=exec_lead, department=org.exec, role=Membership.Role.LEAD)
+    ticket = ticket_with_ladder(
+        org, travel, [("first_response", 0.5, ["notify_parent_lead"])], name="Parent"
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 12) + S)
+    assert notified(ticket) == ["execlead"]
+
+
+def test_unassigned_ticket_notifies_no_assignee(org, travel, broker):
+    travel(at(12, 10))
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 13) + S)
+    assert escalations(ticket) == [("first_response", "0.75")]
+    assert notified(ticket) == []
+
+
+def test_raise_priority_goes_one_step_up_and_retargets_the_clocks(org, travel, broker):
+    ticket = ticket_with_ladder(org, travel, [("first_response", 0.25, ["raise_priority"])])
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 11) + S)
+    ticket.refresh_from_db()
+    assert ticket.priority == "P2"
+    event = Event.objects.get(ticket=ticket, kind=Event.Kind.PRIORITY)
+    assert (event.actor, event.before, event.after) == (None, "P3", "P2")
+    clock = SlaClock.objects.get(ticket=ticket, metric="first_response")
+    assert clock.target == H  # the P2 target of the version the ticket was filed under
+    assert clock.elapsed == H + S  # elapsed is kept (banked at the firing instant)
+
+
+def test_raise_priority_never_goes_above_p1(org, travel, broker):
+    ticket = ticket_with_ladder(
+        org, travel, [("first_response", 0.25, ["raise_priority"])], priority="P1"
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 10) + 8 * 60 * S)
+    ticket.refresh_from_db()
+    assert ticket.priority == "P1"
+    assert Escalation.objects.get(ticket=ticket).actions == [
+        {"action": "raise_priority", "skipped": "already the highest priority"}
+    ]
+
+
+def test_levels_made_due_by_a_raised_priority_fire_in_the_same_run(org, travel, broker):
+    # 25 % of P3's 4 h = 1 h → P2; now 1 h of P2's 1 h target: 100 % is due at once.
+    ticket = ticket_with_ladder(
+        org,
+        travel,
+        [("first_response", 0.25, ["raise_priority"]), ("first_response", 1.0, [])],
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 11) + S)
+    assert escalations(ticket) == [("first_response", "0.25"), ("first_response", "1.00")]
+
+
+def test_reassign_to_lead_hands_the_ticket_to_the_supplier_lead(org, travel, broker):
+    ticket = ticket_with_ladder(
+        org, travel, [("first_response", 0.5, ["reassign_to_lead", "notify_assignee"])]
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 12) + S)
+    ticket.refresh_from_db()
+    assert ticket.assignee == org.it_lead
+    event = Event.objects.get(ticket=ticket, kind=Event.Kind.ASSIGNED, actor=None)
+    assert (event.before, event.after) == ("itagent", "itlead")
+    # Reassignment runs first, so "notify the assignee" reaches the lead.
+    assert notified(ticket) == ["itlead"]
+
+
+# --- Sweep ------------------------------------------------------------------------------------
+
+
+def test_sweep_fires_every_due_ticket_and_leaves_the_rest(org, travel, broker):
+    travel(at(12, 10))
+    early = services.ticket_create(requester=org.employee, service=org.service, title="a")
+    travel(at(12, 11))
+    late = services.ticket_create(requester=org.employee, service=org.service, title="b")
+    outcome = escalation.sla_sweep(now=at(12, 13) + S, schedule=False)
+    assert outcome.fired == 1
+    assert escalations(early) == [("first_response", "0.75")]
+    assert escalations(late) == []
+
+
+def test_sweep_reads_due_tickets_in_batches_until_none_is_due(org, travel, broker):
+    tickets = []
+    for minute in range(5):
+        travel(at(12, 10) + minute * 60 * S)
+        tickets.append(
+            services.ticket_create(requester=org.employee, service=org.service, title="x")
+        )
+    outcome = escalation.sla_sweep(now=at(12, 13) + 10 * 60 * S, batch=2, schedule=False)
+    assert outcome.fired == 5
+    assert all(escalations(t) == [("first_response", "0.75")] for t in tickets)
+
+
+def test_sweep_query_count_grows_with_due_tickets_not_open_ones(
+    org, travel, broker, django_assert_max_num_queries
+):
+    travel(at(12, 10))
+    for _ in range(30):
+        services.ticket_create(requester=org.employee, service=org.service, title="open")
+    with django_assert_max_num_queries(1):
+        assert escalation.due_ticket_ids(now=at(12, 12), limit=100) == []
+
+
+def test_sweep_skips_a_ticket_another_transaction_holds(org, filed, broker, transactional_db):
+    """A locked row is left to its holder: no wait, no duplicate (SKIP LOCKED)."""
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Ticket.objects.select_for_update().get(pk=filed.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        outcome = escalation.sla_sweep(now=at(12, 13) + S, schedule=False)
+    finally:
+        release.set()
+        holder.join()
+    assert outcome.skipped_locked == 1
+    assert escalations(filed) == []
+    assert escalation.sla_sweep(now=at(12, 13) + S, schedule=False).fired == 1
+
+
+def test_concurrent_sweeps_fire_each_level_once(org, travel, broker, transactional_db):
+    tickets = []
+    for minute in range(12):
+        travel(at(12, 10) + minute * 60 * S)
+        tickets.append(
+            services.ticket_create(requester=org.employee, service=org.service, title="x")
+        )
+    results, errors = [], []
+    start = threading.Barrier(4)
+
+    def sweep():
+        try:
+            start.wait(10)
+            now = at(12, 14) + 12 * 60 * S  # every 75 % and 100 % first-response level
+            results.append(escalation.sla_sweep(now=now, batch=3, schedule=False))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.fired for r in results) == 12 * 2  # 75 % and 100 % of first response
+    assert Escalation.objects.count() == 24
+    assert Event.objects.filter(kind=Event.Kind.ESCALATION).count() == 24
+
+
+def test_sweep_schedules_an_eta_task_for_each_near_instant_once(org, travel, broker, settings):
+    settings.SLA_SCHEDULE_HORIZON_SECONDS = 3600
+    travel(at(12, 10))
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+    drain()
+    travel(at(12, 12) + 30 * S)
+    escalation.sla_sweep(now=at(12, 12) + 30 * S)
+    published = drain()
+    assert [(p.task, p.args[0]) for p in published] == [("slas.tasks.sla_fire_ticket", ticket.pk)]
+    assert published[0].eta.startswith("2026-01-12T12:00:00")  # 13:00 Berlin
+    escalation.sla_sweep(now=at(12, 12) + 45 * S)  # the watermark: nothing twice
+    assert drain() == []
+
+
+# --- Tasks ------------------------------------------------------------------------------------
+
+
+def test_fire_task_returns_early_when_the_ticket_was_answered(org, filed, travel, broker):
+    travel(at(12, 12))
+    services.ticket_comment(ticket=filed, author=org.it_agent, body="On it")
+    travel(at(12, 13) + S)
+    assert sla_fire_ticket.run(filed.pk, at(12, 13).isoformat()) == "moved on"
+    assert escalations(filed) == []
+
+
+def test_fire_task_fires_a_due_ticket_and_is_idempotent(org, filed, travel, broker):
+    travel(at(12, 13) + S)
+    assert sla_fire_ticket.run(filed.pk, at(12, 13).isoformat()) == "fired 1"
+    assert sla_fire_ticket.run(filed.pk, at(12, 13).isoformat()) == "moved on"
+    assert escalations(filed) == [("first_response", "0.75")]
+
+
+def test_fire_task_delivered_early_comes_back_at_its_instant(org, filed, travel, broker):
+    drain()
+    travel(at(12, 13) - S)
+    assert sla_fire_ticket.run(filed.pk, at(12, 13).isoformat()) == "early"
+    [again] = drain()
+    assert again.args[0] == filed.pk
+    assert again.eta.startswith("2026-01-12T12:00:00")
+
+
+def test_sweep_task_fires_due_work(org, filed, travel, broker):
+    travel(at(12, 13) + S)
+    assert sla_sweep.run()["fired"] == 1
+
+
+# --- Enqueueing on commit ---------------------------------------------------------------------
+
+
+def test_near_instant_is_scheduled_on_commit(org, travel, broker, settings, transactional_db):
+    settings.SLA_SCHEDULE_HORIZON_SECONDS = 4 * 3600
+    travel(at(12, 10))
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+    [published] = drain()
+    assert (published.task, published.args) == (
+        "slas.tasks.sla_fire_ticket",
+        [ticket.pk, at(12, 13).isoformat()],
+    )
+
+
+def test_far_instant_is_left_to_the_sweep(org, travel, broker, transactional_db):
+    travel(at(12, 10))
+    services.ticket_create(requester=org.employee, service=org.service, title="x")
+    assert drain() == []  # 13:00 is three hours away, beyond the 120 s horizon
+
+
+def test_firing_queues_the_emails_on_commit(org, filed, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 13) + S)
+    assert len(callbacks) == 1
+    [published] = drain()
+    notification = Notification.objects.get(ticket=filed)
+    assert (published.task, published.args) == (
+        "tickets.tasks.notification_send_emails",
+        [[notification.pk]],
+    )
+
+
+def test_rolled_back_firing_notifies_nobody(org, filed, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
+            raise RuntimeError("the surrounding change fails")
+    assert callbacks == []
+    assert drain() == []
+    assert Notification.objects.count() == 0
+    assert Escalation.objects.count() == 0
+
+
+def test_ticket_change_succeeds_while_the_broker_is_down(org, travel, settings, transactional_db):
+    settings.SLA_SCHEDULE_HORIZON_SECONDS = 4 * 3600  # so the change tries to publish
+    travel(at(12, 10))
+    with celery_broker("redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+        services.ticket_transition(ticket=ticket, actor=org.it_agent, to_status="open")
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
+    assert ticket.next_sla_event_at == at(12, 13)  # the sweep will find it there

@@ -1,0 +1,108 @@
+"""In-app notifications and their e-mail copies (SPEC §4).
+
+Writes (`notify`, `notification_mark_read`, `notification_mark_all_read`) and reads
+(`unread_count`, `notification_list`, `notification_get_for_user`) of tickets.Notification.
+A notification is created inside the transaction of the change that caused it; its e-mail is
+queued with `transaction.on_commit`, so a rolled-back change notifies nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+
+from servicedesk import permissions
+from tickets.models import Notification, Ticket
+
+# --- Writes ---------------------------------------------------------------------------------
+
+
+def notify(
+    *,
+    recipients: Iterable,
+    ticket: Ticket | None,
+    message: str,
+    dedupe_key: str,
+    now: datetime,
+    email: bool = True,
+) -> list[int]:
+    """Notify each recipient once per cause (`dedupe_key`); e-mail them after commit.
+
+    Call inside the causing use case's transaction. A repeated call with the same key creates
+    nothing new (the `notification_once_per_cause` constraint); the e-mail task is idempotent
+    too, so a retried cause never notifies twice. Returns the ids not yet e-mailed.
+    """
+    people = {user.pk: user for user in recipients if user is not None and user.is_active}
+    if not people:
+        return []
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=user_id,
+                ticket=ticket,
+                message=message[:300],
+                dedupe_key=dedupe_key[:120],
+                created_at=now,
+            )
+            for user_id in sorted(people)
+        ],
+        ignore_conflicts=True,
+    )
+    ids = list(
+        Notification.objects.filter(
+            dedupe_key=dedupe_key[:120], recipient_id__in=people, emailed_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    if email and ids:
+        from tickets.tasks import publish_emails  # the tasks module imports this one
+
+        def send() -> None:
+            publish_emails(notification_ids=ids)
+
+        transaction.on_commit(send, robust=True)
+    return ids
+
+
+def notification_mark_read(*, user, notification_id: int, now: datetime) -> Notification:
+    """Mark one of `user`'s notifications read (a second call keeps the first instant)."""
+    notification = notification_get_for_user(user=user, notification_id=notification_id)
+    Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
+    notification.refresh_from_db(fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, user, now: datetime) -> int:
+    """Mark every unread notification of `user` read; return how many changed."""
+    return Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).update(
+        read_at=now
+    )
+
+
+# --- Reads ----------------------------------------------------------------------------------
+
+
+def unread_count(*, user) -> int:
+    """Unread notifications of `user` (served by the partial `notification_unread` index)."""
+    if not user or not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).count()
+
+
+def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
+    """The user's own notifications, newest first."""
+    queryset = Notification.objects.filter(recipient_id=user.pk).select_related("ticket")
+    if unread_only:
+        queryset = queryset.filter(read_at__isnull=True)
+    return queryset.order_by("-created_at", "-id")
+
+
+def notification_get_for_user(*, user, notification_id: int) -> Notification:
+    """The notification if it is `user`'s, otherwise Http404 (ids do not leak)."""
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None or not permissions.can_view_notification(user, notification):
+        raise Http404
+    return notification

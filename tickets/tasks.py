@@ -1,0 +1,117 @@
+"""Celery tasks of the tickets app: e-mail copies of notifications (SPEC §4, §5).
+
+Queued with `transaction.on_commit` by tickets.notifications.notify. Each notification is
+e-mailed under its row lock and marked `emailed_at` in the same transaction, so a retried or
+redelivered task does not send it again. (Only a worker killed between the SMTP server's
+"accepted" and our commit can send a copy twice; no mail protocol closes that window.)
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import zoneinfo
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import InterfaceError, OperationalError, transaction
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from servicedesk.celery import publish
+from tickets.models import Notification
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    BrokerOperationalError,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=10,
+)
+def notification_send_emails(notification_ids: list[int]) -> int:
+    """E-mail each notification that has not been e-mailed yet; return how many were sent."""
+    return sum(int(_send_one(notification_id)) for notification_id in notification_ids)
+
+
+def _recipient_zone(user) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(user.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _send_one(notification_id: int) -> bool:
+    with transaction.atomic():
+        # SKIP LOCKED: another worker sending this very notification is not waited for.
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("recipient", "ticket")
+            .filter(pk=notification_id, emailed_at__isnull=True)
+            .first()
+        )
+        if notification is None:
+            return False  # sent already, being sent, or gone
+        recipient = notification.recipient
+        if not recipient.email or not recipient.is_active:
+            return False
+        # The recipient reads the instant in its own time zone, like in the app.
+        with (
+            timezone.override(_recipient_zone(recipient)),
+            translation.override(settings.LANGUAGE_CODE),
+        ):
+            when = formats.date_format(
+                timezone.localtime(notification.created_at), "DATETIME_FORMAT"
+            )
+            zone = timezone.get_current_timezone_name()
+            lines = [
+                notification.message,
+                "",
+                _("Raised %(when)s (%(zone)s).")
+                % {
+                    "when": when,
+                    "zone": zone,
+                },
+            ]
+            if notification.ticket_id:
+                url = settings.SITE_URL.rstrip("/") + reverse(
+                    "ticket_detail", args=[notification.ticket.reference]
+                )
+                lines += ["", _("Open the request: %(url)s") % {"url": url}]
+            lines += [
+                "",
+                _("All your notifications: %(url)s")
+                % {"url": settings.SITE_URL.rstrip("/") + reverse("notifications")},
+            ]
+            subject = notification.message.replace("\n", " ")[:150]
+        EmailMessage(
+            subject=subject,
+            body="\n".join(lines),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[recipient.email],
+        ).send()
+        notification.emailed_at = timezone.now()
+        notification.save(update_fields=["emailed_at"])
+    return True
+
+
+def publish_emails(*, notification_ids: list[int]) -> bool:
+    """Queue the e-mail copies; a broker outage is logged, never raised (see `publish`)."""
+    return publish(notification_send_emails, args=(list(notification_ids),))
