@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin_hooks import AuditedAdminMixin
 from departments.models import Department, Membership, Service, User
 
 
@@ -12,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         (_("Organisation"), {"fields": ("home_department", "time_zone")}),
@@ -24,7 +25,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "code", "slug", "parent", "calendar", "default_standard", "active")
     list_filter = ("active", "leads_may_configure")
     list_select_related = ("parent", "calendar", "default_standard")
@@ -35,7 +36,7 @@ class DepartmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("user", "department", "role")
     list_filter = ("role", "department")
     list_select_related = ("user", "department")
@@ -44,7 +45,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "department", "default_priority", "standard", "confidential", "active")
     list_filter = ("department", "active", "confidential", "default_priority")
     list_select_related = ("department", "standard")

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from audit.services import audit_record
 from departments.models import Department, Membership, Service, User
 
 
 @transaction.atomic
-def membership_set(*, user: User, department: Department, role: str | None) -> Membership | None:
-    """Make `user` an agent or lead of `department`, or remove it (role None)."""
+def membership_set(
+    *, user: User, department: Department, role: str | None, actor: User | None = None
+) -> Membership | None:
+    """Make `user` an agent or lead of `department`, or remove it (role None).
+
+    `actor` is who made the change (None for the system); it lands on the audit trail.
+    """
+    before = (
+        Membership.objects.select_for_update()
+        .filter(user=user, department=department)
+        .values_list("role", flat=True)
+        .first()
+    )
     if role is None:
         Membership.objects.filter(user=user, department=department).delete()
-        return None
-    membership, _ = Membership.objects.update_or_create(
-        user=user, department=department, defaults={"role": role}
-    )
+        membership = None
+    else:
+        membership, _ = Membership.objects.update_or_create(
+            user=user, department=department, defaults={"role": role}
+        )
+    if before != role:
+        audit_record(
+            actor=actor,
+            action="membership.remove" if role is None else "membership.set",
+            target=department,
+            before={"user": user.username, "role": before},
+            after={"user": user.username, "role": role},
+        )
+    # Permission answers are cached on the user object; this one is now stale.
+    user.__dict__.pop("_servicedesk_memberships", None)
     return membership
 
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin_hooks import AuditedAdminMixin
 from slas.models import (
     Calendar,
     Escalation,
@@ -24,7 +25,7 @@ class HolidayInline(admin.TabularInline):
 
 
 @admin.register(Calendar)
-class CalendarAdmin(admin.ModelAdmin):
+class CalendarAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "timezone", "always_open", "holiday_country", "holiday_subdivision")
     search_fields = ("name",)
     inlines = [WorkingIntervalInline, HolidayInline]
@@ -41,7 +42,7 @@ class LadderLevelInline(admin.TabularInline):
 
 
 @admin.register(StandardVersion)
-class StandardVersionAdmin(admin.ModelAdmin):
+class StandardVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("standard", "number", "calendar", "effective_from", "created_by")
     list_filter = ("standard",)
     list_select_related = ("standard", "calendar", "created_by")
@@ -58,7 +59,7 @@ class StandardVersionInline(admin.TabularInline):
 
 
 @admin.register(ServiceStandard)
-class ServiceStandardAdmin(admin.ModelAdmin):
+class ServiceStandardAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "department", "current_version")
     list_select_related = ("department", "current_version")
     search_fields = ("name",)

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.services import audit_record
+from audit.snapshots import calendar_snapshot, standard_version_snapshot
 from slas import rules
 from slas.clock import BusinessCalendar
 from slas.models import (
@@ -254,9 +256,14 @@ def calendar_save(
     always_open: bool = False,
     holiday_country: str = "",
     holiday_subdivision: str = "",
+    actor=None,
 ):
-    """Create or replace a calendar's content in one transaction (bumps `updated_at`)."""
+    """Create or replace a calendar's content in one transaction (bumps `updated_at`).
+
+    `actor` is who made the change (None for the system); it lands on the audit trail.
+    """
     with transaction.atomic():
+        before = calendar_snapshot(calendar)
         if calendar is None:
             calendar = Calendar(name=name)
         calendar.name = name
@@ -279,6 +286,13 @@ def calendar_save(
             Holiday(calendar=calendar, date=day, name=label or "")
             for day, label in holiday_items
             if isinstance(day, date_type)
+        )
+        audit_record(
+            actor=actor,
+            action="calendar.save",
+            target=calendar,
+            before=before,
+            after=calendar_snapshot(calendar),
         )
     return calendar
 
@@ -332,6 +346,15 @@ def standard_publish(
             )
             for metric, threshold, actions in ladder
         )
+        previous = standard.current_version
         standard.current_version = version
         standard.save(update_fields=["name", "department", "current_version"])
+        audit_record(
+            actor=actor,
+            action="standard.publish",
+            target=standard,
+            before=standard_version_snapshot(previous),
+            after=standard_version_snapshot(version),
+            now=now,
+        )
     return standard

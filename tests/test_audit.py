@@ -113,3 +113,242 @@ def test_admin_cannot_change_or_delete_a_record(client, org, record):
     assert bulk.status_code in (200, 302)
     stored = AuditRecord.objects.get(pk=record.pk)
     assert stored.action == "membership.set"
+
+
+# --- What gets recorded ---------------------------------------------------------------------
+
+
+def _records(action: str):
+    return list(AuditRecord.objects.filter(action=action).order_by("id"))
+
+
+def test_membership_set_records_who_changed_which_role(org):
+    from departments.services import membership_set
+
+    membership_set(user=org.outsider, department=org.it, role="member", actor=org.admin)
+    membership_set(user=org.outsider, department=org.it, role="lead", actor=org.admin)
+    first, second = _records("membership.set")
+    assert first.actor == org.admin and first.target_repr == "IT"
+    assert (first.before, first.after) == (
+        {"user": "outsider", "role": None},
+        {"user": "outsider", "role": "member"},
+    )
+    assert (second.before["role"], second.after["role"]) == ("member", "lead")
+
+
+def test_membership_removal_is_recorded(org):
+    from departments.services import membership_set
+
+    membership_set(user=org.it_agent, department=org.it, role=None, actor=org.it_lead)
+    (record,) = _records("membership.remove")
+    assert record.before == {"user": "itagent", "role": "member"}
+    assert record.after == {"user": "itagent", "role": None}
+
+
+def test_membership_set_without_change_records_nothing(org):
+    from departments.services import membership_set
+
+    membership_set(user=org.it_agent, department=org.it, role="member", actor=org.admin)
+    assert _records("membership.set") == []
+
+
+def test_rolled_back_change_leaves_no_record(org):
+    from departments.services import membership_set
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        membership_set(user=org.outsider, department=org.it, role="lead", actor=org.admin)
+        raise RuntimeError("abort")
+    assert _records("membership.set") == []
+
+
+def test_calendar_save_records_before_and_after(org):
+    from datetime import time
+
+    from slas import services as sla_services
+
+    calendar = org.standard.current_version.calendar
+    sla_services.calendar_save(
+        calendar=calendar,
+        name=calendar.name,
+        timezone_name="Europe/London",
+        week={0: [(time(8), time(12))]},
+        actor=org.admin,
+    )
+    record = _records("calendar.save")[-1]
+    assert record.actor == org.admin
+    assert record.before["timezone"] == "Europe/Berlin"
+    assert record.after["timezone"] == "Europe/London"
+    assert record.after["week"] == ["0 08:00-12:00"]
+
+
+def test_standard_publish_records_previous_and_new_version(org):
+    from datetime import timedelta
+
+    from slas import services as sla_services
+
+    hour = timedelta(hours=1)
+    sla_services.standard_publish(
+        standard=org.standard,
+        name=org.standard.name,
+        calendar=org.standard.current_version.calendar,
+        targets={"P1": (hour, 2 * hour)},
+        ladder=[],
+        actor=org.it_lead,
+    )
+    record = _records("standard.publish")[-1]
+    assert record.actor == org.it_lead
+    assert record.before["version"] == 1
+    assert record.after["version"] == 2
+    assert record.after["targets"] == {"P1": ["1:00:00", "2:00:00"]}
+
+
+# --- Confidential reads ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def confidential_ticket(org):
+    from departments.models import Service
+    from tickets import services
+
+    payroll = Service.objects.create(department=org.hr, name="Payroll question", confidential=True)
+    payroll.handlers.add(org.hr_agent)
+    return services.ticket_create(requester=org.employee, service=payroll, title="My salary")
+
+
+def test_reading_a_confidential_request_is_recorded(client, org, confidential_ticket):
+    client.force_login(org.hr_agent)
+    url = reverse("ticket_detail", args=[confidential_ticket.reference])
+    assert client.get(url).status_code == 200
+    (record,) = _records("ticket.read")
+    assert record.actor == org.hr_agent
+    assert record.target_type == "tickets.ticket"
+    assert record.target_id == str(confidential_ticket.pk)
+    assert record.target_repr == confidential_ticket.reference
+
+
+def test_refused_read_of_a_confidential_request_is_recorded(client, org, confidential_ticket):
+    client.force_login(org.outsider)
+    url = reverse("ticket_detail", args=[confidential_ticket.reference])
+    assert client.get(url).status_code == 404
+    (record,) = _records("ticket.read_denied")
+    assert record.actor == org.outsider
+    assert _records("ticket.read") == []
+
+
+def test_reading_an_ordinary_request_is_not_recorded(client, org):
+    from tickets import services
+
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="Mouse")
+    client.force_login(org.it_agent)
+    assert client.get(reverse("ticket_detail", args=[ticket.reference])).status_code == 200
+    assert not AuditRecord.objects.filter(action__startswith="ticket.").exists()
+
+
+# --- Django admin changes -------------------------------------------------------------------
+
+
+def _admin_form_data(response) -> dict:
+    """The POST body the admin change form would send back unchanged."""
+    data = {}
+    form = response.context["adminform"].form
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if value is None:
+            continue
+        widget = getattr(field.widget, "widget", field.widget)
+        if hasattr(widget, "decompress"):
+            for index, part in enumerate(widget.decompress(value)):
+                data[f"{name}_{index}"] = widget.widgets[index].format_value(part)
+        elif isinstance(value, list | tuple):
+            data[name] = [str(v) for v in value]
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = field.widget.format_value(value) if hasattr(field, "widget") else value
+    for formset in response.context.get("inline_admin_formsets", []):
+        formset = formset.formset
+        for name, value in formset.management_form.initial.items():
+            data[f"{formset.prefix}-{name}"] = value
+        for inline_form in formset.forms:
+            for name in inline_form.fields:
+                value = inline_form[name].value()
+                if value is None or value is False:
+                    continue
+                data[inline_form.add_prefix(name)] = "on" if value is True else value
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_admin_change_of_membership_role_is_recorded(client, org):
+    from departments.models import Membership
+
+    membership = Membership.objects.get(user=org.it_agent, department=org.it)
+    client.force_login(org.admin)
+    url = reverse("admin:departments_membership_change", args=[membership.pk])
+    data = _admin_form_data(client.get(url))
+    data["role"] = "lead"
+    assert client.post(url, data).status_code == 302
+    (record,) = _records("admin.change")
+    assert record.via == "admin" and record.actor == org.admin
+    assert record.target_type == "departments.membership"
+    assert record.before == {"role": "member"} and record.after == {"role": "lead"}
+    assert record.ip_address == "127.0.0.1"
+
+
+def test_admin_change_of_user_permissions_is_recorded(client, org):
+    from django.contrib.auth.models import Permission
+
+    permission = Permission.objects.get(codename="view_ticket")
+    client.force_login(org.admin)
+    url = reverse("admin:departments_user_change", args=[org.outsider.pk])
+    data = _admin_form_data(client.get(url))
+    data["is_staff"] = "on"
+    data["user_permissions"] = [str(permission.pk)]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (record,) = _records("admin.change")
+    assert record.before["is_staff"] is False and record.after["is_staff"] is True
+    assert record.before["user_permissions"] == []
+    assert record.after["user_permissions"] == [str(permission)]
+    assert "password" not in record.after
+
+
+def test_admin_change_of_service_handlers_is_recorded(client, org):
+    client.force_login(org.admin)
+    url = reverse("admin:departments_service_change", args=[org.hr_service.pk])
+    data = _admin_form_data(client.get(url))
+    data["confidential"] = "on"
+    data["handlers"] = [str(org.hr_agent.pk)]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (record,) = _records("admin.change")
+    assert record.before == {"confidential": False, "handlers": []}
+    assert record.after == {"confidential": True, "handlers": [str(org.hr_agent)]}
+
+
+def test_admin_membership_inline_on_department_is_recorded(client, org):
+    client.force_login(org.admin)
+    url = reverse("admin:departments_department_change", args=[org.hr.pk])
+    data = _admin_form_data(client.get(url))
+    prefix = "memberships"
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    data[f"{prefix}-{total - 1}-user"] = str(org.outsider.pk)
+    data[f"{prefix}-{total - 1}-role"] = "lead"
+    response = client.post(url, data)
+    assert response.status_code == 302
+    (record,) = _records("admin.change")
+    key = "memberships"
+    assert not any("outsider" in row for row in record.before[key])
+    assert any("outsider" in row for row in record.after[key])
+
+
+def test_admin_delete_of_membership_is_recorded(client, org):
+    from departments.models import Membership
+
+    membership = Membership.objects.get(user=org.it_agent, department=org.it)
+    client.force_login(org.admin)
+    url = reverse("admin:departments_membership_delete", args=[membership.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    (record,) = _records("admin.delete")
+    assert record.target_id == str(membership.pk)
+    assert record.before["role"] == "member"
