@@ -402,10 +402,13 @@ def test_firing_queues_the_emails_on_commit(org, filed, broker, django_capture_o
 
 
 def test_rolled_back_firing_notifies_nobody(org, filed, broker, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
-            raise RuntimeError("the surrounding change fails")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
+        raise RuntimeError("the surrounding change fails")
     assert callbacks == []
     assert drain() == []
     assert Notification.objects.count() == 0
