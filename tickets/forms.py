@@ -227,7 +227,7 @@ class RatingForm(forms.Form):
         widget=forms.RadioSelect(attrs={"class": "rating-choice"}),
     )
     comment = forms.CharField(
-        label=_("Anything to add? (optional)"),
+        label=_("Anything to add?"),
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         max_length=2000,
