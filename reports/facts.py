@@ -191,9 +191,12 @@ def build_fact(
                 pending_deadlines.append(clock["deadline"])
             if clock["running_since"] is not None:
                 warnings.append(_warn_instant(clock, calendar_for))
-    if is_open and not fact["breached_any"]:
+    if is_open:
+        # Every open ticket with a pending running clock, breached or not: a clock of another
+        # metric may have breached already while this one still runs towards its deadline.
         fact["next_deadline"] = min(pending_deadlines, default=None)
-        fact["warn_at"] = min(warnings, default=None)
+        if not fact["breached_any"]:
+            fact["warn_at"] = min(warnings, default=None)
     for n in range(1, 6):
         fact[f"rating_{n}"] = ratings.get(n, 0)
     return fact

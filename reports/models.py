@@ -55,7 +55,7 @@ class TicketFact(models.Model):
     fr_deadline = models.DateTimeField(null=True, blank=True)
     res_deadline = models.DateTimeField(null=True, blank=True)
     # Open tickets only: earliest deadline of a pending running clock (breached-now when it
-    # has passed) and earliest warning instant (at risk when passed).
+    # has passed) and, unless a breach is recorded, the earliest warning instant (at risk).
     next_deadline = models.DateTimeField(null=True, blank=True)
     warn_at = models.DateTimeField(null=True, blank=True)
     rating_1 = models.SmallIntegerField(default=0)

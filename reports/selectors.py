@@ -1,0 +1,533 @@
+"""Reads for the dashboards, the organisation map, the CSV exports and `/api/v1/metrics/sla/`.
+
+SPEC §3 "Compliance figures", for the tickets filed in a period [from, to) (whole days in
+settings.TIME_ZONE), cancelled tickets excluded, per metric:
+
+- `met`: clocks stopped with elapsed ≤ target and no breach recorded;
+- `breached`: clocks with a breach recorded, stopped with elapsed > target, or still running
+  past their deadline at `now`;
+- `compliance` = met / (met + breached), None when both are 0;
+- `median`, `p90`: of the business time to stop over stopped clocks; for sorted x₀…xₙ₋₁ the
+  median is x₍ₙ₋₁₎/₂ for odd n and the mean of the two middle values for even n
+  (`statistics.median`), p90 is the nearest-rank value x⌈0.9·n⌉₋₁ (the same definitions as
+  slas/metrics.py).
+
+Counts come from the roll-ups (cost independent of history); the clocks that have run past
+their deadline since their ticket last changed are read live through a partial index over the
+open tickets. Quantiles are located in a histogram bucket from the roll-ups and read exactly
+from the per-ticket facts of that one bucket (reports/buckets.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from departments.models import Department, Service, User
+from reports.facts import RATING_FIELDS
+from reports.models import (
+    HISTOGRAM_FIELDS,
+    AgentRollup,
+    BacklogRollup,
+    DailyRollup,
+    TicketFact,
+)
+from tickets.models import SatisfactionRating
+
+METRICS = (("first_response", "fr"), ("resolution", "res"))
+QUANTILE_NAMES = ("median", "p90")
+COUNTERS = ("filed", "open", "cancelled", "fr_met", "fr_breached", "res_met", "res_breached")
+AGE_BANDS = ((0, 1), (1, 3), (3, 7), (7, 30), (30, None))
+LOW_RATING = 2
+
+
+# --- Scope and period -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole reporting days [start, end) in settings.TIME_ZONE."""
+
+    start: date
+    end: date
+    key: str = "custom"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def start_instant(self) -> datetime:
+        return _local_midnight(self.start)
+
+    def end_instant(self) -> datetime:
+        return _local_midnight(self.end)
+
+
+def _local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()), _tz())
+
+
+def _tz():
+    return timezone.get_default_timezone()
+
+
+def reporting_today(now: datetime | None = None) -> date:
+    return timezone.localtime(now or timezone.now(), _tz()).date()
+
+
+def preset_period(key: str, *, today: date) -> Period:
+    """this week (Monday to today), last 30 or 90 days (today included)."""
+    tomorrow = today + timedelta(days=1)
+    if key == "week":
+        return Period(today - timedelta(days=today.weekday()), tomorrow, "week")
+    if key == "90":
+        return Period(tomorrow - timedelta(days=90), tomorrow, "90")
+    return Period(tomorrow - timedelta(days=30), tomorrow, "30")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which tickets a figure covers. Empty tuples/None mean "no restriction"."""
+
+    supplier_ids: tuple[int, ...] | None = None
+    customer_ids: tuple[int, ...] | None = None
+    # Supplier *or* customer among these (a lead's departments on both sides).
+    either_ids: tuple[int, ...] | None = None
+    exclude_supplier_ids: tuple[int, ...] = ()
+    service_id: int | None = None
+    priority: str | None = None
+
+    def q(self, *, dims: Iterable[str]) -> Q:
+        """Filter for a table having the given dimension columns."""
+        dims = set(dims)
+        q = Q()
+        if self.supplier_ids is not None:
+            q &= Q(supplier_id__in=self.supplier_ids)
+        if self.exclude_supplier_ids:
+            q &= ~Q(supplier_id__in=self.exclude_supplier_ids)
+        if self.either_ids is not None:
+            if "customer_id" not in dims:
+                raise ValueError("this table has no customer dimension")
+            q &= Q(supplier_id__in=self.either_ids) | Q(customer_id__in=self.either_ids)
+        if self.customer_ids is not None:
+            if "customer_id" not in dims:
+                raise ValueError("this table has no customer dimension")
+            q &= Q(customer_id__in=self.customer_ids)
+        if self.service_id is not None:
+            if "service_id" not in dims:
+                raise ValueError("this table has no service dimension")
+            q &= Q(service_id=self.service_id)
+        if self.priority:
+            if "priority" not in dims:
+                raise ValueError("this table has no priority dimension")
+            q &= Q(priority=self.priority)
+        return q
+
+
+DAILY_DIMS = ("supplier_id", "customer_id", "service_id", "priority")
+FACT_DIMS = ("supplier_id", "customer_id", "service_id", "priority", "assignee_id")
+AGENT_DIMS = ("supplier_id", "assignee_id")
+BACKLOG_DIMS = ("supplier_id", "customer_id")
+
+
+def department_scope(department: Department, side: str) -> Scope:
+    """The dashboard scope of a department as supplier, or as customer of other departments."""
+    if side == "customer":
+        return Scope(customer_ids=(department.pk,), exclude_supplier_ids=(department.pk,))
+    return Scope(supplier_ids=(department.pk,))
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Counts of one slice (a whole period, a week, a service, a pair…)."""
+
+    filed: int = 0
+    open: int = 0
+    cancelled: int = 0
+    fr_met: int = 0
+    fr_breached: int = 0
+    res_met: int = 0
+    res_breached: int = 0
+    ratings: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+
+    def add_row(self, row: dict) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + (row.get(name) or 0))
+        for i, name in enumerate(RATING_FIELDS):
+            self.ratings[i] += row.get(name) or 0
+
+    def compliance(self, prefix: str) -> float | None:
+        met = getattr(self, f"{prefix}_met")
+        total = met + getattr(self, f"{prefix}_breached")
+        return met / total if total else None
+
+    @property
+    def fr_compliance(self) -> float | None:
+        return self.compliance("fr")
+
+    @property
+    def res_compliance(self) -> float | None:
+        return self.compliance("res")
+
+    @property
+    def rating_count(self) -> int:
+        return sum(self.ratings)
+
+    @property
+    def rating_average(self) -> float | None:
+        count = self.rating_count
+        if not count:
+            return None
+        return sum((i + 1) * n for i, n in enumerate(self.ratings)) / count
+
+
+def _period_q(period: Period) -> Q:
+    return Q(day__gte=period.start, day__lt=period.end)
+
+
+def _overdue(*, scope: Scope, now: datetime, period: Period | None = None) -> list[dict]:
+    """Facts whose pending running clock has passed its deadline since the ticket last
+    changed: breached now (SPEC §3) though the roll-ups still hold them as pending.
+
+    Only open tickets carry `next_deadline`, so this reads a partial index whose size is the
+    open backlog that is overdue, not the history.
+    """
+    queryset = TicketFact.objects.filter(scope.q(dims=FACT_DIMS), next_deadline__lt=now)
+    if period is not None:
+        queryset = queryset.filter(_period_q(period))
+    rows = []
+    for row in queryset.values(
+        "day",
+        "supplier_id",
+        "customer_id",
+        "service_id",
+        "priority",
+        "assignee_id",
+        "breached_any",
+        "fr_deadline",
+        "res_deadline",
+    ):
+        row["fr_breached"] = int(row["fr_deadline"] is not None and row["fr_deadline"] < now)
+        row["res_breached"] = int(row["res_deadline"] is not None and row["res_deadline"] < now)
+        rows.append(row)
+    return rows
+
+
+def _sum_fields(queryset, names: Iterable[str]) -> dict:
+    names = list(names)
+    totals = queryset.aggregate(**{name: Sum(name) for name in names})
+    return {name: totals[name] or 0 for name in names}
+
+
+def _quantile_values(
+    *, scope: Scope, period: Period, prefix: str, histogram: list[int]
+) -> dict[str, timedelta | None]:
+    """Exact median and p90 of business time to stop for one metric (see module docstring)."""
+    n = sum(histogram)
+    result: dict[str, timedelta | None] = dict.fromkeys(QUANTILE_NAMES)
+    if not n:
+        return result
+    cache: dict[int, timedelta] = {}
+
+    def value_at(rank: int) -> timedelta:
+        if rank in cache:
+            return cache[rank]
+        before = 0
+        for index, count in enumerate(histogram):
+            if rank < before + count:
+                offset = rank - before
+                values = list(
+                    TicketFact.objects.filter(
+                        scope.q(dims=FACT_DIMS),
+                        _period_q(period),
+                        **{f"{prefix}_bucket": index},
+                    )
+                    .order_by(f"{prefix}_elapsed", "ticket_id")
+                    .values_list(f"{prefix}_elapsed", flat=True)[offset : offset + 2]
+                )
+                cache[rank] = values[0]
+                if len(values) > 1 and rank + 1 < before + count:
+                    cache[rank + 1] = values[1]
+                return cache[rank]
+            before += count
+        raise LookupError(rank)
+
+    low, high = (n - 1) // 2, n // 2
+    result["median"] = value_at(low) if low == high else (value_at(low) + value_at(high)) / 2
+    # ⌈0.9·n⌉ in integer arithmetic (no float rounding at any n).
+    result["p90"] = value_at(-(-9 * n // 10) - 1)
+    return result
+
+
+def sla_figures(*, scope: Scope, period: Period, now: datetime | None = None) -> dict:
+    """SPEC §3 compliance figures of `scope` in `period`; the one selector behind both the
+    dashboards and `/api/v1/metrics/sla/`."""
+    now = now or timezone.now()
+    histogram_names = HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"]
+    totals = _sum_fields(
+        DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period)),
+        [*COUNTERS, *RATING_FIELDS, *histogram_names],
+    )
+    overdue = _overdue(scope=scope, now=now, period=period)
+    tally = Tally()
+    tally.add_row(totals)
+    for row in overdue:
+        tally.fr_breached += row["fr_breached"]
+        tally.res_breached += row["res_breached"]
+    figures: dict = {}
+    for metric, prefix in METRICS:
+        histogram = [totals[name] for name in HISTOGRAM_FIELDS[prefix]]
+        quantiles = _quantile_values(scope=scope, period=period, prefix=prefix, histogram=histogram)
+        figures[metric] = {
+            "met": getattr(tally, f"{prefix}_met"),
+            "breached": getattr(tally, f"{prefix}_breached"),
+            "compliance": tally.compliance(prefix),
+            "stopped": sum(histogram),
+            "median": quantiles["median"],
+            "p90": quantiles["p90"],
+            "histogram": histogram,
+        }
+    figures["filed"] = tally.filed
+    figures["cancelled"] = tally.cancelled
+    figures["open"] = tally.open
+    figures["satisfaction"] = {
+        "count": tally.rating_count,
+        "average": tally.rating_average,
+        "distribution": list(tally.ratings),
+    }
+    return figures
+
+
+def live_figures(*, scope: Scope, now: datetime | None = None) -> dict:
+    """Open tickets now, how many are past a warning threshold, how many are breached now."""
+    now = now or timezone.now()
+    backlog = _sum_fields(
+        BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS)), ["open", "breached"]
+    )
+    fact_q = scope.q(dims=FACT_DIMS)
+    newly_breached = TicketFact.objects.filter(
+        fact_q, next_deadline__lt=now, breached_any=False
+    ).count()
+    at_risk = (
+        TicketFact.objects.filter(fact_q, warn_at__lte=now).exclude(next_deadline__lt=now).count()
+    )
+    return {
+        "open": backlog["open"],
+        "breached_now": backlog["breached"] + newly_breached,
+        "at_risk": at_risk,
+    }
+
+
+def backlog_by_age(*, scope: Scope, today: date, now: datetime | None = None) -> list[dict]:
+    """Open tickets in age bands (days since filing): total and breached now per band."""
+    now = now or timezone.now()
+    rows = (
+        BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS), open__gt=0)
+        .values("day")
+        .annotate(open_sum=Sum("open"), breached_sum=Sum("breached"))
+    )
+    by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        by_day[row["day"]][0] += row["open_sum"]
+        by_day[row["day"]][1] += row["breached_sum"]
+    for row in _overdue(scope=scope, now=now):
+        if not row["breached_any"]:
+            by_day[row["day"]][1] += 1
+    bands = []
+    for low, high in AGE_BANDS:
+        newest = today - timedelta(days=low)  # filed on or before this day
+        oldest = today - timedelta(days=high) if high is not None else None
+        count = breached = 0
+        for day, (open_count, breached_count) in by_day.items():
+            if day <= newest and (oldest is None or day > oldest):
+                count += open_count
+                breached += breached_count
+        bands.append(
+            {
+                "low": low,
+                "high": high,
+                "open": count,
+                "breached": breached,
+                # Filing days covered, for the link to the tickets behind the figure.
+                "filed_from": oldest + timedelta(days=1) if oldest else None,
+                "filed_to": newest,
+            }
+        )
+    return bands
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_trend(
+    *, scope: Scope, period: Period, now: datetime | None = None, min_weeks: int = 8
+) -> list[dict]:
+    """Per ISO week (Monday start): filed, compliance per metric. Covers the period, widened
+    to at least `min_weeks` weeks ending with the period's last week."""
+    now = now or timezone.now()
+    last_week = _week_start(period.last_day)
+    first_week = min(_week_start(period.start), last_week - timedelta(weeks=min_weeks - 1))
+    span = Period(first_week, last_week + timedelta(days=7))
+    rows = (
+        DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(span))
+        .values("day")
+        .annotate(**{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)})
+    )
+    weeks: dict[date, Tally] = {}
+    week = first_week
+    while week <= last_week:
+        weeks[week] = Tally()
+        week += timedelta(days=7)
+    for row in rows:
+        weeks[_week_start(row["day"])].add_row(row)
+    for row in _overdue(scope=scope, now=now, period=span):
+        tally = weeks[_week_start(row["day"])]
+        tally.fr_breached += row["fr_breached"]
+        tally.res_breached += row["res_breached"]
+    return [
+        {"week": start, "week_end": start + timedelta(days=7), "tally": tally}
+        for start, tally in weeks.items()
+    ]
+
+
+def breakdown(*, scope: Scope, period: Period, by: str, now: datetime | None = None) -> list[dict]:
+    """Tallies of the period per service / priority / customer / supplier / agent."""
+    now = now or timezone.now()
+    column = {
+        "service": "service_id",
+        "priority": "priority",
+        "customer": "customer_id",
+        "supplier": "supplier_id",
+        "agent": "assignee_id",
+    }[by]
+    if by == "agent":
+        queryset = AgentRollup.objects.filter(scope.q(dims=AGENT_DIMS), _period_q(period))
+    else:
+        queryset = DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period))
+    rows = queryset.values(column).annotate(
+        **{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)}
+    )
+    tallies: dict = defaultdict(Tally)
+    for row in rows:
+        tallies[row[column]].add_row(row)
+    for row in _overdue(scope=scope, now=now, period=period):
+        tally = tallies[row[column]]
+        tally.fr_breached += row["fr_breached"]
+        tally.res_breached += row["res_breached"]
+    names = _labels(by, tallies.keys())
+    result = [
+        {"key": key, "label": names.get(key, str(key)), "tally": tally}
+        for key, tally in tallies.items()
+        if tally.filed
+    ]
+    result.sort(key=lambda item: (-item["tally"].filed, item["label"]))
+    if by == "priority":
+        result.sort(key=lambda item: item["key"])
+    return result
+
+
+def _labels(by: str, keys: Iterable) -> dict:
+    keys = [k for k in keys if k]
+    if by in ("customer", "supplier"):
+        labels = dict(Department.objects.filter(pk__in=keys).values_list("pk", "name"))
+        labels[0] = "—"
+        return labels
+    if by == "service":
+        return dict(Service.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "agent":
+        labels = {
+            user.pk: user.get_full_name() or user.username
+            for user in User.objects.filter(pk__in=keys).only("first_name", "last_name", "username")
+        }
+        labels[0] = "—"
+        return labels
+    return {key: key for key in keys}
+
+
+def low_ratings(*, scope: Scope, period: Period, limit: int = 20) -> list[SatisfactionRating]:
+    """The latest ratings of LOW_RATING or less, with comments, for tickets filed in `period`."""
+    queryset = SatisfactionRating.objects.filter(
+        rating__lte=LOW_RATING,
+        ticket__created_at__gte=period.start_instant(),
+        ticket__created_at__lt=period.end_instant(),
+    ).exclude(comment="")
+    if scope.supplier_ids is not None:
+        queryset = queryset.filter(supplier_department_id__in=scope.supplier_ids)
+    if scope.exclude_supplier_ids:
+        queryset = queryset.exclude(supplier_department_id__in=scope.exclude_supplier_ids)
+    if scope.customer_ids is not None:
+        queryset = queryset.filter(customer_department_id__in=scope.customer_ids)
+    return list(
+        queryset.select_related("ticket", "supplier_department", "customer_department").order_by(
+            "-created_at", "-pk"
+        )[:limit]
+    )
+
+
+def organisation_pairs(
+    *, period: Period, department_ids: set[int] | None, now: datetime | None = None
+) -> list[dict]:
+    """Supplier × customer pairs of the period with volume, compliance and satisfaction.
+
+    `department_ids` None = the whole organisation; otherwise only the pairs where one of
+    them is the supplier or the customer (a lead's own rows).
+    """
+    now = now or timezone.now()
+    queryset = DailyRollup.objects.filter(_period_q(period))
+    overdue_q = Q(next_deadline__lt=now) & _period_q(period)
+    if department_ids is not None:
+        mine = Q(supplier_id__in=department_ids) | Q(customer_id__in=department_ids)
+        queryset = queryset.filter(mine)
+        overdue_q &= mine
+    rows = queryset.values("supplier_id", "customer_id").annotate(
+        **{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)}
+    )
+    pairs: dict[tuple[int, int], Tally] = defaultdict(Tally)
+    for row in rows:
+        pairs[(row["supplier_id"], row["customer_id"])].add_row(row)
+    for row in TicketFact.objects.filter(overdue_q).values(
+        "supplier_id", "customer_id", "fr_deadline", "res_deadline"
+    ):
+        tally = pairs[(row["supplier_id"], row["customer_id"])]
+        tally.fr_breached += int(row["fr_deadline"] is not None and row["fr_deadline"] < now)
+        tally.res_breached += int(row["res_deadline"] is not None and row["res_deadline"] < now)
+    return [
+        {"supplier_id": s, "customer_id": c, "tally": tally}
+        for (s, c), tally in pairs.items()
+        if tally.filed
+    ]
+
+
+def weakest_links(pairs: list[dict], *, limit: int = 3, min_volume: int = 5) -> set[tuple]:
+    """The pairs with the lowest resolution compliance (then first response, then rating)
+    among those with enough volume to mean something."""
+
+    def score(pair):
+        tally = pair["tally"]
+        values = [v for v in (tally.res_compliance, tally.fr_compliance) if v is not None]
+        rating = tally.rating_average
+        return (
+            min(values) if values else 1.0,
+            (rating / 5) if rating is not None else 1.0,
+        )
+
+    candidates = [
+        p
+        for p in pairs
+        if p["tally"].filed >= min_volume and score(p) < (1.0, 1.0) and p["customer_id"]
+    ]
+    candidates.sort(key=score)
+    return {(p["supplier_id"], p["customer_id"]) for p in candidates[:limit]}
