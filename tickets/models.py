@@ -288,7 +288,13 @@ class Notification(models.Model):
                 fields=["recipient", "created_at"],
                 name="notification_unread",
                 condition=Q(read_at__isnull=True),
-            )
+            ),
+            # The e-mail catch-up (tickets.tasks.notification_email_sweep) reads only these.
+            models.Index(
+                fields=["created_at"],
+                name="notification_unsent",
+                condition=Q(emailed_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
