@@ -79,6 +79,12 @@ def _beat_schedule() -> dict:
             "schedule": interval,
             "options": {"expires": max(2 * interval, 5)},
         },
+        # Safety net for e-mail copies whose task could not be published.
+        "notification-email-sweep": {
+            "task": "tickets.tasks.notification_email_sweep",
+            "schedule": settings.NOTIFICATION_EMAIL_SWEEP_SECONDS,
+            "options": {"expires": settings.NOTIFICATION_EMAIL_SWEEP_SECONDS},
+        },
     }
 
 

@@ -201,6 +201,8 @@ SLA_SWEEP_SECONDS = float(os.environ.get("SLA_SWEEP_SECONDS", 15))
 SLA_SCHEDULE_HORIZON_SECONDS = float(os.environ.get("SLA_SCHEDULE_HORIZON_SECONDS", 120))
 # Due tickets the sweep reads per query (it loops until nothing is due).
 SLA_SWEEP_BATCH = int(os.environ.get("SLA_SWEEP_BATCH", 500))
+# How often e-mails whose task never reached the broker are queued again.
+NOTIFICATION_EMAIL_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_EMAIL_SWEEP_SECONDS", 60))
 # Test seam only (tests/test_worker_faults.py): while this file exists the firing transaction
 # pauses, so a fault test can kill the worker mid-escalation. Empty in every real deployment.
 SLA_ESCALATION_TEST_PAUSE_FILE = os.environ.get("SLA_ESCALATION_TEST_PAUSE_FILE", "")

@@ -5,9 +5,10 @@ Times are shown in the recipient's own time zone, on the page and in the e-mail.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import transaction
 from django.urls import reverse
@@ -21,7 +22,7 @@ from tickets.notifications import (
     notify,
     unread_count,
 )
-from tickets.tasks import notification_send_emails
+from tickets.tasks import notification_email_sweep, notification_send_emails
 
 # 2026-01-12 14:30 UTC = 15:30 in Berlin = 09:30 in New York = 23:30 in Tokyo.
 WHEN = datetime(2026, 1, 12, 14, 30, tzinfo=UTC)
@@ -265,3 +266,23 @@ def test_unread_count_is_one_query(org, ticket, django_assert_max_num_queries):
     make(someone, ticket)
     with django_assert_max_num_queries(1):
         assert unread_count(user=someone) == 1
+
+
+def test_email_sweep_queues_emails_whose_task_was_lost(org, ticket, broker):
+    lost = make(org.it_agent, ticket, key="lost")
+    sent = make(org.it_lead, ticket, key="sent")
+    Notification.objects.filter(pk=sent.pk).update(emailed_at=WHEN)
+    with time_machine.travel(WHEN + timedelta(minutes=5), tick=False):
+        assert notification_email_sweep.run() == 1
+    [published] = drain()
+    assert (published.task, published.args) == (
+        "tickets.tasks.notification_send_emails",
+        [[lost.pk]],
+    )
+
+
+def test_email_sweep_leaves_fresh_notifications_to_their_own_task(org, ticket, broker):
+    make(org.it_agent, ticket)
+    with time_machine.travel(WHEN + timedelta(seconds=10), tick=False):
+        assert notification_email_sweep.run() == 0
+    assert drain() == []

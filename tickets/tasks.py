@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import zoneinfo
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -110,6 +111,40 @@ def _send_one(notification_id: int) -> bool:
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
     return True
+
+
+# A notification whose e-mail task never reached the broker (it was down at commit time) is
+# picked up after this grace period, for this long.
+EMAIL_CATCH_UP_AFTER = timedelta(minutes=1)
+EMAIL_CATCH_UP_WINDOW = timedelta(days=1)
+
+
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=TRANSIENT_ERRORS, max_retries=3)
+def notification_email_sweep() -> int:
+    """Safety net (beat): queue e-mails whose task was lost; return how many were queued.
+
+    Reads the partial `notification_unsent` index. Running it next to a still-queued task is
+    harmless: the sending task takes each row under a lock and skips what is already sent.
+    """
+    now = timezone.now()
+    ids = list(
+        Notification.objects.filter(
+            emailed_at__isnull=True,
+            created_at__gte=now - EMAIL_CATCH_UP_WINDOW,
+            created_at__lte=now - EMAIL_CATCH_UP_AFTER,
+            recipient__is_active=True,
+        )
+        .exclude(recipient__email="")
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:5000]
+    )
+    queued = 0
+    for start in range(0, len(ids), 100):
+        chunk = ids[start : start + 100]
+        if not publish_emails(notification_ids=chunk):
+            break
+        queued += len(chunk)
+    return queued
 
 
 def publish_emails(*, notification_ids: list[int]) -> bool:
