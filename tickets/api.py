@@ -1,0 +1,556 @@
+"""REST API v1 for tickets: thin viewsets over tickets.selectors and tickets.services.
+
+Tickets are addressed by reference (`IT-42`), people by username, departments by slug. Every
+response about one ticket carries an `ETag`; a write sent with `If-Match` that no longer
+matches answers 412, so two clients cannot overwrite each other's changes unknowingly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+import django_filters
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.response import Response
+
+from departments.models import Department, Priority, Service, User
+from servicedesk import permissions
+from servicedesk.api.schema import ERROR_RESPONSES, PRECONDITION_FAILED
+from slas import selectors as sla_selectors
+from slas.models import Escalation, LadderLevel, Metric
+from tickets import selectors, services
+from tickets.models import Status, Ticket
+
+TEXT_MAX = 50_000
+SLA_STATES = ("running", "paused", "met", "breached", "cancelled")
+
+
+class PreconditionFailed(APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = _(
+        "This request was changed since you read it (If-Match does not match its ETag). "
+        "Read it again and retry."
+    )
+    default_code = "precondition_failed"
+
+
+def ticket_etag(ticket: Ticket) -> str:
+    """A strong ETag: every service that changes a ticket moves its `updated_at`."""
+    digest = hashlib.sha256(
+        f"{ticket.pk}:{ticket.updated_at.isoformat()}:{ticket.status}".encode()
+    ).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def _if_match_ok(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return etag in candidates
+
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=_("The ETag you read; a stale one answers 412 instead of overwriting."),
+)
+WRITE_ERRORS = {**ERROR_RESPONSES, 412: PRECONDITION_FAILED}
+
+
+# --- Serializers ----------------------------------------------------------------------------
+
+
+class ClockSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=Metric.choices)
+    target = serializers.DurationField()
+    elapsed = serializers.DurationField(help_text=_("business time counted so far"))
+    deadline = serializers.DateTimeField(allow_null=True)
+    state = serializers.ChoiceField(choices=[(state, state) for state in SLA_STATES])
+    breached_at = serializers.DateTimeField(allow_null=True)
+
+
+class EscalationSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=Metric.choices)
+    level = serializers.IntegerField(
+        allow_null=True, help_text=_("1-based position in the metric's ladder, by threshold")
+    )
+    threshold = serializers.DecimalField(max_digits=4, decimal_places=2, coerce_to_string=False)
+    fired_at = serializers.DateTimeField()
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    """Output: one ticket, with its SLA clocks and fired escalations (`_attach_sla` first)."""
+
+    service = serializers.PrimaryKeyRelatedField(read_only=True)
+    supplier_department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    customer_department = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    sla = ClockSerializer(source="api_sla", many=True, read_only=True)
+    escalations = EscalationSerializer(source="api_escalations", many=True, read_only=True)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "reference",
+            "title",
+            "description",
+            "service",
+            "supplier_department",
+            "customer_department",
+            "requester",
+            "assignee",
+            "priority",
+            "status",
+            "confidential",
+            "created_at",
+            "updated_at",
+            "sla",
+            "escalations",
+        ]
+        read_only_fields = fields
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+    title = serializers.CharField(max_length=services.TITLE_MAX)
+    description = serializers.CharField(max_length=TEXT_MAX, allow_blank=True, default="")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+
+class TicketUpdateSerializer(serializers.Serializer):
+    """PATCH: each field given goes through its own service (all in one transaction)."""
+
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all(), required=False)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.all(), required=False, allow_null=True
+    )
+
+
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    author = serializers.CharField(source="author.username")
+    body = serializers.CharField()
+    internal = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class CommentPageSerializer(serializers.Serializer):
+    """A page of comments, paginated like every list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CommentSerializer(many=True)
+
+
+class CommentInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=TEXT_MAX)
+    internal = serializers.BooleanField(
+        default=False, help_text=_("An internal note (supplier department only).")
+    )
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    note = serializers.CharField(
+        max_length=TEXT_MAX,
+        required=False,
+        allow_blank=True,
+        help_text=_("Posted as a comment with the change."),
+    )
+    internal = serializers.BooleanField(
+        default=False, help_text=_("Post the note as an internal note.")
+    )
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.all(),
+        allow_null=True,
+        help_text=_("username, or null to unassign"),
+    )
+
+
+class PrioritySerializer(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=Priority.choices)
+
+
+class RatingInputSerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=TEXT_MAX, allow_blank=True, default="")
+
+
+class RatingSerializer(serializers.Serializer):
+    score = serializers.IntegerField(source="rating")
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+# --- SLA rows for a page of tickets ---------------------------------------------------------
+
+
+def _attach_sla(tickets: list[Ticket], *, now) -> list[Ticket]:
+    """Set `api_sla` and `api_escalations` on each ticket (clocks and escalations prefetched).
+
+    Calendars are loaded once per distinct calendar (SlaLens) and the ladders of every
+    version involved in one query, so a page costs the same number of queries at any size.
+    """
+    lens = selectors.SlaLens(now=now)
+    version_ids = {clock.version_id for t in tickets for clock in t.clocks.all()}
+    version_ids |= {e.level.version_id for t in tickets for e in t.escalations.all() if e.level}
+    ladders: dict[tuple[int, str], list] = defaultdict(list)
+    for version_id, metric, threshold in (
+        LadderLevel.objects.filter(version_id__in=version_ids)
+        .order_by("version_id", "metric", "threshold")
+        .values_list("version_id", "metric", "threshold")
+    ):
+        ladders[(version_id, metric)].append(threshold)
+    for ticket in tickets:
+        clocks = list(ticket.clocks.all())
+        ticket.api_sla = [
+            {
+                "metric": clock.metric,
+                "target": clock.target,
+                "elapsed": lens.elapsed(clock),
+                "deadline": clock.deadline,
+                "state": sla_selectors.clock_state(clock=clock, now=now),
+                "breached_at": clock.breached_at
+                or (
+                    clock.deadline
+                    if clock.status == "running" and clock.deadline and clock.deadline < now
+                    else None
+                ),
+            }
+            for clock in clocks
+        ]
+        clock_versions = {clock.metric: clock.version_id for clock in clocks}
+        rows = []
+        for escalation in ticket.escalations.all():
+            version_id = (
+                escalation.level.version_id
+                if escalation.level
+                else clock_versions.get(escalation.metric)
+            )
+            thresholds = ladders.get((version_id, escalation.metric), [])
+            rows.append(
+                {
+                    "metric": escalation.metric,
+                    "level": (
+                        thresholds.index(escalation.threshold) + 1
+                        if escalation.threshold in thresholds
+                        else None
+                    ),
+                    "threshold": escalation.threshold,
+                    "fired_at": escalation.fired_at,
+                }
+            )
+        ticket.api_escalations = rows
+    return tickets
+
+
+# --- Filters --------------------------------------------------------------------------------
+
+
+class TicketFilter(django_filters.FilterSet):
+    supplier_department = django_filters.ModelChoiceFilter(
+        queryset=Department.objects.all(), to_field_name="slug", help_text="department slug"
+    )
+    customer_department = django_filters.ModelChoiceFilter(
+        queryset=Department.objects.all(), to_field_name="slug", help_text="department slug"
+    )
+    requester = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", help_text="username"
+    )
+    assignee = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", help_text="username"
+    )
+    service = django_filters.ModelChoiceFilter(queryset=Service.objects.all())
+    status = django_filters.ChoiceFilter(choices=Status.choices)
+    priority = django_filters.ChoiceFilter(choices=Priority.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "supplier_department",
+            "customer_department",
+            "requester",
+            "assignee",
+            "service",
+            "status",
+            "priority",
+        ]
+
+
+# --- Viewset --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary=_("Tickets you may see")),
+    retrieve=extend_schema(
+        summary=_("A ticket, by reference"),
+        responses={200: TicketSerializer, **ERROR_RESPONSES},
+    ),
+    create=extend_schema(
+        summary=_("File a request (you are the requester)"),
+        request=TicketCreateSerializer,
+        responses={201: TicketSerializer, **ERROR_RESPONSES},
+    ),
+    partial_update=extend_schema(
+        summary=_("Change priority, service or assignee (supplier department)"),
+        request=TicketUpdateSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TicketSerializer, **WRITE_ERRORS},
+    ),
+)
+class TicketViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Requests between departments, with the same permissions as the browser UI."""
+
+    serializer_class = TicketSerializer
+    lookup_field = "reference"
+    lookup_value_regex = r"[^/]+"
+    filterset_class = TicketFilter
+    ordering_fields = ["created_at", "updated_at", "priority", "status", "number"]
+    ordering = ["-created_at", "-pk"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            selectors.ticket_list(user=self.request.user)
+            .prefetch_related(
+                Prefetch(
+                    "escalations",
+                    queryset=Escalation.objects.select_related("level").order_by(
+                        "fired_at", "metric", "threshold"
+                    ),
+                )
+            )
+            .order_by("-created_at", "-pk")
+        )
+
+    def get_object(self) -> Ticket:
+        # The selector answers 404 for what the caller may not see (ids do not leak).
+        ticket = selectors.ticket_get_for_user(
+            user=self.request.user, reference=self.kwargs["reference"]
+        )
+        self.check_object_permissions(self.request, ticket)
+        return ticket
+
+    # Responses ---------------------------------------------------------------------------
+
+    def _ticket_response(self, reference: str, *, code: int = status.HTTP_200_OK) -> Response:
+        ticket = self.get_queryset().filter(reference=reference).get()
+        _attach_sla([ticket], now=timezone.now())
+        response = Response(TicketSerializer(ticket).data, status=code)
+        response["ETag"] = ticket_etag(ticket)
+        return response
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        tickets = _attach_sla(list(page), now=timezone.now())
+        return self.get_paginated_response(TicketSerializer(tickets, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        ticket = self.get_object()
+        return self._ticket_response(ticket.reference)
+
+    def create(self, request, *args, **kwargs):
+        data = TicketCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = services.ticket_create(requester=request.user, **data.validated_data)
+        response = self._ticket_response(ticket.reference, code=status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(f"{ticket.reference}/")
+        return response
+
+    # Writes ------------------------------------------------------------------------------
+
+    def _locked(self, request) -> Ticket:
+        """The ticket under a row lock, after the visibility and If-Match checks.
+
+        Call inside `transaction.atomic()`: the ETag compared is the one of the row we hold,
+        so no change can slip in between the check and the write.
+        """
+        ticket = self.get_object()
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        header = request.headers.get("If-Match")
+        if header is not None and not _if_match_ok(header, ticket_etag(locked)):
+            raise PreconditionFailed()
+        return locked
+
+    def update(self, request, *args, **kwargs):
+        # Only PATCH reaches here (no PUT in http_method_names): each field has its service.
+        data = TicketUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        with transaction.atomic():
+            ticket = self._locked(request)
+            if values and not permissions.can_work_ticket(request.user, ticket):
+                raise PermissionDenied(_("Only the supplier department changes this request."))
+            if "service" in values:
+                ticket = services.ticket_change_service(
+                    ticket=ticket, actor=request.user, service=values["service"]
+                )
+            if "priority" in values:
+                ticket = services.ticket_change_priority(
+                    ticket=ticket, actor=request.user, priority=values["priority"]
+                )
+            if "assignee" in values:
+                ticket = services.ticket_assign(
+                    ticket=ticket, actor=request.user, assignee=values["assignee"]
+                )
+        return self._ticket_response(ticket.reference)
+
+    @extend_schema(
+        summary=_("Move the ticket along the status graph"),
+        request=TransitionSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TicketSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request, reference=None):
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        with transaction.atomic():
+            ticket = self._locked(request)
+            note = (values.get("note") or "").strip()
+            if note:
+                # The note goes first: closing or cancelling ends public replies.
+                services.ticket_comment(
+                    ticket=ticket, author=request.user, body=note, internal=values["internal"]
+                )
+                ticket.refresh_from_db()
+            if ticket.status != values["status"] or not note:
+                services.ticket_transition(
+                    ticket=ticket, actor=request.user, to_status=values["status"]
+                )
+        return self._ticket_response(ticket.reference)
+
+    @extend_schema(
+        summary=_("Assign to an agent of the supplier department (null unassigns)"),
+        request=AssignSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TicketSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, reference=None):
+        data = AssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            ticket = self._locked(request)
+            if not permissions.can_work_ticket(request.user, ticket):
+                raise PermissionDenied(_("Only the supplier department assigns this request."))
+            services.ticket_assign(
+                ticket=ticket, actor=request.user, assignee=data.validated_data["assignee"]
+            )
+        return self._ticket_response(ticket.reference)
+
+    @extend_schema(
+        summary=_("Change the priority (clocks are re-targeted, elapsed kept)"),
+        request=PrioritySerializer,
+        parameters=[IF_MATCH],
+        responses={200: TicketSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def priority(self, request, reference=None):
+        data = PrioritySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            ticket = self._locked(request)
+            if not permissions.can_work_ticket(request.user, ticket):
+                raise PermissionDenied(_("Only the supplier department changes the priority."))
+            services.ticket_change_priority(
+                ticket=ticket, actor=request.user, priority=data.validated_data["priority"]
+            )
+        return self._ticket_response(ticket.reference)
+
+    @extend_schema(
+        summary=_("Rate the resolution (the requester, once per resolution)"),
+        request=RatingInputSerializer,
+        parameters=[IF_MATCH],
+        responses={201: RatingSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def rating(self, request, reference=None):
+        data = RatingInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            ticket = self._locked(request)
+            if not permissions.can_rate(request.user, ticket):
+                raise PermissionDenied(_("Only the requester rates a request."))
+            rating = services.ticket_rate(
+                ticket=ticket,
+                actor=request.user,
+                rating=data.validated_data["score"],
+                comment=data.validated_data["comment"],
+            )
+        return Response(RatingSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"],
+        summary=_("The conversation (internal notes only for the supplier department)"),
+        responses={200: CommentPageSerializer, **ERROR_RESPONSES},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary=_("Reply, or add an internal note"),
+        request=CommentInputSerializer,
+        parameters=[IF_MATCH],
+        responses={201: CommentSerializer, **WRITE_ERRORS},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=None,
+        ordering_fields=["created_at"],
+        ordering=["created_at", "id"],
+    )
+    def comments(self, request, reference=None):
+        if request.method == "GET":
+            ticket = self.get_object()
+            comments = selectors.ticket_comments_for_user(user=request.user, ticket=ticket)
+            page = self.paginate_queryset(comments.order_by("created_at", "id"))
+            return self.get_paginated_response(CommentSerializer(page, many=True).data)
+        data = CommentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            ticket = self._locked(request)
+            if data.validated_data["internal"] and not permissions.can_see_internal_notes(
+                request.user, ticket
+            ):
+                raise PermissionDenied(_("Only the supplier department adds internal notes."))
+            comment = services.ticket_comment(
+                ticket=ticket,
+                author=request.user,
+                body=data.validated_data["body"],
+                internal=data.validated_data["internal"],
+            )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
