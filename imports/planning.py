@@ -143,14 +143,13 @@ def _title(template: str, values: dict[str, str], fallback: str) -> str:
     return (text or fallback)[:TITLE_MAX]
 
 
-def row_hash(values: dict[str, str]) -> str:
-    digest = hashlib.sha1(usedforsecurity=False)
-    for key in sorted(values):
-        digest.update(key.encode())
-        digest.update(b"\x1f")
-        digest.update(values[key].encode())
-        digest.update(b"\x1e")
-    return digest.hexdigest()[:16]
+def row_hash(row: SourceRow) -> str:
+    """A short stable hash of a row's mapped cells (its identity across re-imports)."""
+    if row.hash is None:
+        # Cells are in mapping order, so the keys need not be hashed along.
+        text = "\x1f".join(row.values.values())
+        row.hash = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+    return row.hash
 
 
 class Planner:
@@ -196,7 +195,7 @@ class Planner:
 
     def fingerprint(self, rows: list[SourceRow]) -> str:
         digest = hashlib.sha1(self.options_key.encode(), usedforsecurity=False)
-        for values in sorted(row_hash(row.values) for row in rows):
+        for values in sorted(row_hash(row) for row in rows):
             digest.update(values.encode())
         return digest.hexdigest()
 
@@ -308,14 +307,17 @@ class Planner:
             values = row.values
             at = self.parse_date(values["updated_at"])
             # The engine's clocks only move forward: an update stamped before the previous one
-            # (or before filing) acts at the latest instant seen so far.
+            # (or before filing) acts at the latest instant seen so far. The row's own event
+            # keeps the row's timestamp; the changes derived from it (status, priority,
+            # assignee) are stamped with the instant they act at, so the recorded history
+            # replays (slas.replay) to exactly the stored clocks.
             clock_at = max(clock_at, at)
             target = rule.status
             note = rule.note
             if target == Status.CLOSED and index < last_active:
                 target = Status.RESOLVED
                 note = note or "closed in the source, reopened later"
-            row_key = row_hash(values)
+            row_key = row_hash(row)
             after = {
                 "line": row.line,
                 "state": values["state"],
@@ -349,7 +351,7 @@ class Planner:
                 plan.events.append(
                     EventPlan(
                         kind=Event.Kind.ASSIGNED,
-                        created_at=at,
+                        created_at=clock_at,
                         field="assignee",
                         before=assignee,
                         after=row_assignee,
@@ -362,7 +364,7 @@ class Planner:
                 plan.events.append(
                     EventPlan(
                         kind=Event.Kind.PRIORITY,
-                        created_at=at,
+                        created_at=clock_at,
                         field="priority",
                         before=priority,
                         after=row_priority,
@@ -388,7 +390,7 @@ class Planner:
                 plan.events.append(
                     EventPlan(
                         kind=Event.Kind.STATUS,
-                        created_at=at,
+                        created_at=clock_at,
                         field="status",
                         before=status,
                         after=following,

@@ -28,6 +28,7 @@ class SourceError(ValueError):
 class SourceRow:
     line: int  # line number in the CSV (the header is line 1)
     values: dict[str, str]  # importer field → raw cell text
+    hash: str | None = None  # see imports.planning.row_hash
 
 
 @dataclass(slots=True)

@@ -6,10 +6,11 @@ first response, status changes, priority changes). Two ways replay them:
 * `replay_live` calls the live engine itself (`slas.services`) on a saved ticket, one call per
   action with `now=` the action's instant: exactly what the services do when the history
   happens live. It costs a few queries per action, fine for a sample, slow for 141,712 rows.
-* `PureReplay` applies the same actions to unsaved `SlaClock` objects in memory. It mirrors
-  `slas.services` branch by branch and reuses its arithmetic (`_settle`, `_deadline`,
-  `next_event_for_clocks`) so both cannot drift apart in the maths; tests/test_import_replay.py
-  replays the committed sample both ways and requires identical clocks, field by field.
+* `PureReplay` applies the same actions to unsaved `SlaClock` objects in memory through the
+  very functions the live services apply (`slas.rules`: begin, status_change_operations,
+  apply_operation, retarget; `next_event_for_clocks`), without a query per step;
+  tests/test_import.py replays the committed sample both ways and requires identical clocks,
+  field by field.
 
 Actions are tuples `(kind, instant, arg)`:
     ("stop", at, metric)                    – first public reply (first response)
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from slas import rules
 from slas import services as sla_services
 from slas.clock import BusinessCalendar
 from slas.models import LadderLevel, Metric, SlaClock, StandardVersion
@@ -71,7 +73,10 @@ class PureReplay:
             levels=list(LadderLevel.objects.filter(version=version)),
         )
 
-    # --- mirrors of slas.services ------------------------------------------------------
+    # --- the live engine's operations (slas.rules) on in-memory clocks ---------------------
+
+    def _calendar_for(self, clock) -> BusinessCalendar:
+        return self.calendar
 
     def start(self, *, priority: str, now: datetime) -> list[SlaClock]:
         """sla_start_clocks."""
@@ -80,95 +85,37 @@ class PureReplay:
             target = self.targets.get((priority, metric))
             if target is None:
                 continue
-            clock = SlaClock(
-                metric=metric,
-                version=self.version,
-                target=target,
-                status=SlaClock.Status.RUNNING,
-                running_since=now,
-            )
-            clock.deadline = sla_services._deadline(clock=clock, calendar=self.calendar)
+            clock = SlaClock(metric=metric, version=self.version, target=target)
+            rules.begin(clock, self.calendar, now)
             clocks.append(clock)
         return clocks
 
-    def pause(self, clocks: list[SlaClock], now: datetime) -> None:
-        """sla_pause."""
-        for clock in clocks:
-            if clock.status == SlaClock.Status.RUNNING:
-                sla_services._settle(clock=clock, calendar=self.calendar, now=now)
-                clock.status = SlaClock.Status.PAUSED
-                clock.deadline = None
-
-    def resume(
-        self, clocks: list[SlaClock], now: datetime, metrics: tuple[str, ...] | None = None
+    def operate(
+        self, clocks: list[SlaClock], operation: str, metrics: tuple[str, ...] | None, now
     ) -> None:
-        """sla_resume."""
-        for clock in clocks:
-            resumable = clock.status == SlaClock.Status.PAUSED or (
-                metrics is not None
-                and clock.metric in metrics
-                and clock.status == SlaClock.Status.STOPPED
-            )
-            if not resumable:
-                continue
-            clock.status = SlaClock.Status.RUNNING
-            clock.running_since = now
-            clock.stopped_at = None
-            clock.deadline = sla_services._deadline(clock=clock, calendar=self.calendar)
-
-    def stop(self, clocks: list[SlaClock], metric: str, now: datetime) -> None:
-        """sla_stop."""
-        for clock in clocks:
-            if clock.metric != metric or clock.status not in (
-                SlaClock.Status.RUNNING,
-                SlaClock.Status.PAUSED,
-            ):
-                continue
-            sla_services._settle(clock=clock, calendar=self.calendar, now=now)
-            clock.status = SlaClock.Status.STOPPED
-            clock.stopped_at = now
-
-    def cancel(self, clocks: list[SlaClock], now: datetime) -> None:
-        """sla_cancel."""
-        for clock in clocks:
-            if clock.status == SlaClock.Status.CANCELLED:
-                continue
-            sla_services._settle(clock=clock, calendar=self.calendar, now=now)
-            clock.status = SlaClock.Status.CANCELLED
-            clock.stopped_at = clock.stopped_at or now
-            clock.deadline = None if clock.stopped_at == now else clock.deadline
+        """sla_pause / sla_resume / sla_stop / sla_cancel."""
+        rules.apply_operation(
+            clocks, operation=operation, metrics=metrics, now=now, calendar_for=self._calendar_for
+        )
 
     def on_status_change(
         self, clocks: list[SlaClock], old_status: str, new_status: str, now: datetime
     ) -> None:
         """sla_on_status_change."""
-        if new_status == "cancelled":
-            self.cancel(clocks, now)
-        elif new_status == "waiting_on_customer":
-            self.pause(clocks, now)
-        elif new_status == "resolved":
-            self.stop(clocks, Metric.FIRST_RESPONSE, now)
-            self.stop(clocks, Metric.RESOLUTION, now)
-        elif new_status == "open" and old_status == "waiting_on_customer":
-            self.resume(clocks, now)
-        elif new_status == "open" and old_status == "resolved":
-            self.resume(clocks, now, metrics=(Metric.RESOLUTION,))
+        for operation, metrics in rules.status_change_operations(old_status, new_status):
+            self.operate(clocks, operation, metrics, now)
 
     def retarget(self, clocks: list[SlaClock], priority: str, now: datetime) -> None:
         """sla_retarget as ticket_change_priority calls it (keeping the filed version)."""
         for clock in clocks:
-            if clock.status not in (SlaClock.Status.RUNNING, SlaClock.Status.PAUSED):
-                continue
-            target = self.targets.get((priority, clock.metric))
-            if target is None:
-                continue
-            if clock.status == SlaClock.Status.RUNNING:
-                sla_services._settle(clock=clock, calendar=self.calendar, now=now)
-                clock.running_since = now
-            clock.target = target
-            if clock.breached_at is None and clock.elapsed > clock.target:
-                clock.breached_at = now
-            clock.deadline = sla_services._deadline(clock=clock, calendar=self.calendar)
+            rules.retarget(
+                clock,
+                version=self.version,
+                target=self.targets.get((priority, clock.metric)),
+                old_calendar=self.calendar,
+                new_calendar=self.calendar,
+                now=now,
+            )
 
     def next_event(self, clocks: list[SlaClock]) -> datetime | None:
         """sla_refresh_next_event for a ticket with no escalation fired yet."""
@@ -176,7 +123,7 @@ class PureReplay:
             clocks=clocks,
             levels=self.levels,
             fired=set(),
-            calendar_for=lambda clock: self.calendar,
+            calendar_for=self._calendar_for,
         )
 
     # --- the whole history --------------------------------------------------------------
@@ -188,7 +135,7 @@ class PureReplay:
         clocks = self.start(priority=priority, now=created_at)
         for kind, at, arg in actions:
             if kind == "stop":
-                self.stop(clocks, arg, at)
+                self.operate(clocks, rules.STOP, (arg,), at)
             elif kind == "status":
                 old_status, new_status = arg
                 self.on_status_change(clocks, old_status, new_status, at)

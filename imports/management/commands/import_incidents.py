@@ -109,7 +109,8 @@ def format_summary(summary: ImportSummary) -> str:
         f"{verb} under standard {summary.standard!r}, dates read as {summary.timezone}"
         + (" (dry run: nothing written)" if summary.dry_run else ""),
         f"  rows read            {summary.rows_read:>9,}  ({summary.seconds:.1f} s, "
-        f"{rate:,.0f} rows/s)",
+        f"{rate:,.0f} rows/s; writing {summary.write_seconds:.1f} s, reports "
+        f"{summary.reports_seconds:.1f} s)",
         f"  incidents            {summary.incidents_seen:>9,}",
         f"    created            {summary.incidents_created:>9,}",
         f"    updated            {summary.incidents_updated:>9,}",
