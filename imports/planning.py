@@ -236,7 +236,7 @@ class Planner:
             "subcategory": value(last, "subcategory"),
             "symptom": value(last, "symptom"),
         }
-        title = _title(mapping.title, parts, f"{mapping.source} incident {number}")
+        title = _title(mapping.title, parts, f"Incident {number}")
         made_sla_raw = value(last, "made_sla")
         made_sla = (made_sla_raw in mapping.true_values) if made_sla_raw else None
         filing_priority = mapping.priority[first["priority"]]
