@@ -33,6 +33,7 @@ class AuditRecord(models.Model):
         TICKET_READ = "ticket.read", _("confidential request read")
         TICKET_READ_DENIED = "ticket.read_denied", _("confidential request refused")
         ATTACHMENT_READ = "attachment.read", _("confidential attachment downloaded")
+        ATTACHMENT_READ_DENIED = "attachment.read_denied", _("confidential attachment refused")
         MEMBERSHIP_SET = "membership.set", _("membership set")
         MEMBERSHIP_REMOVE = "membership.remove", _("membership removed")
         CALENDAR_SAVE = "calendar.save", _("calendar saved")

@@ -121,6 +121,15 @@ def can_see_internal_notes(user, ticket) -> bool:
     return can_work_ticket(user, ticket)
 
 
+def can_view_attachment(user, attachment) -> bool:
+    """Whoever may see the ticket; files of internal notes only for who may see the notes."""
+    ticket = attachment.ticket
+    if not can_view_ticket(user, ticket):
+        return False
+    comment = attachment.comment
+    return comment is None or not comment.internal or can_see_internal_notes(user, ticket)
+
+
 def can_reply(user, ticket) -> bool:
     return can_view_ticket(user, ticket)
 

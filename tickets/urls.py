@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import views
+from tickets import attachments, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,4 +19,5 @@ urlpatterns = [
     path("tickets/<str:reference>/watchers/", views.ticket_watchers, name="ticket_watchers"),
     path("tickets/<str:reference>/link/", views.ticket_link, name="ticket_link"),
     path("tickets/<str:reference>/rate/", views.ticket_rate, name="ticket_rate"),
+    path("attachments/<int:pk>/", attachments.attachment_download, name="attachment_download"),
 ]
