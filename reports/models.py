@@ -226,6 +226,8 @@ class Export(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     total = models.IntegerField(default=0)
     done = models.IntegerField(default=0)
+    # Bumped by every run of the job: only the latest run may write progress and the result.
+    attempt = models.IntegerField(default=0)
     file = models.FileField(upload_to="exports/", blank=True)
     filename = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=300, blank=True)

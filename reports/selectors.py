@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import BooleanField, ExpressionWrapper, Q, Sum
 from django.utils import timezone
 
 from departments.models import Department, Service, User
@@ -362,7 +362,7 @@ def backlog_by_age(*, scope: Scope, today: date, now: datetime | None = None) ->
                 "breached": breached,
                 # Filing days covered, for the link to the tickets behind the figure.
                 "filed_from": oldest + timedelta(days=1) if oldest else None,
-                "filed_to": newest,
+                "filed_before": newest + timedelta(days=1),
             }
         )
     return bands
@@ -531,3 +531,83 @@ def weakest_links(pairs: list[dict], *, limit: int = 3, min_volume: int = 5) -> 
     ]
     candidates.sort(key=score)
     return {(p["supplier_id"], p["customer_id"]) for p in candidates[:limit]}
+
+
+# --- The tickets behind a figure ------------------------------------------------------------
+
+
+def _state_q(state: str, now: datetime) -> Q:
+    """Facts in a dashboard state; the same definitions as the figures above."""
+    if state == "open":
+        return Q(is_open=True)
+    if state == "cancelled":
+        return Q(is_cancelled=True)
+    if state == "breached_now":
+        return Q(is_open=True) & (Q(breached_any=True) | Q(next_deadline__lt=now))
+    if state == "at_risk":
+        return Q(warn_at__lte=now) & ~Q(next_deadline__lt=now)
+    for prefix in ("fr", "res"):
+        if state == f"{prefix}_met":
+            return Q(**{f"{prefix}_outcome": "met"})
+        if state == f"{prefix}_breached":
+            return Q(**{f"{prefix}_outcome": "breached"}) | Q(**{f"{prefix}_deadline__lt": now})
+        if state == f"{prefix}_stopped":
+            return Q(**{f"{prefix}_bucket__isnull": False})
+    if state == "rated":
+        return (
+            Q(rating_1__gt=0)
+            | Q(rating_2__gt=0)
+            | Q(rating_3__gt=0)
+            | Q(rating_4__gt=0)
+            | Q(rating_5__gt=0)
+        )
+    if state == "low_rated":
+        return Q(rating_1__gt=0) | Q(rating_2__gt=0)
+    if state.startswith("rating_") and state[7:] in {"1", "2", "3", "4", "5"}:
+        return Q(**{f"{state}__gt": 0})
+    return Q()
+
+
+def dashboard_tickets(*, user, filters: dict, now: datetime | None = None):
+    """The tickets behind a dashboard figure that `user` may list, newest first.
+
+    `filters` are TicketFilterForm's cleaned data. The figure and this list use the same
+    per-ticket facts, so a count and its list agree.
+    """
+    from servicedesk import permissions
+    from tickets.models import Ticket
+
+    now = now or timezone.now()
+    facts = TicketFact.objects.all()
+    for name, column in (
+        ("supplier_department", "supplier_id"),
+        ("customer_department", "customer_id"),
+    ):
+        if filters.get(name) is not None:
+            facts = facts.filter(**{column: filters[name].pk})
+    if filters.get("either_department") is not None:
+        pk = filters["either_department"].pk
+        facts = facts.filter(Q(supplier_id=pk) | Q(customer_id=pk))
+    if filters.get("not_supplier_department") is not None:
+        facts = facts.exclude(supplier_id=filters["not_supplier_department"].pk)
+    if filters.get("service"):
+        facts = facts.filter(service_id=filters["service"])
+    if filters.get("priority"):
+        facts = facts.filter(priority=filters["priority"])
+    if filters.get("assignee") is not None:
+        facts = facts.filter(assignee_id=filters["assignee"])
+    if filters.get("filed_from"):
+        facts = facts.filter(day__gte=filters["filed_from"])
+    if filters.get("filed_before"):
+        facts = facts.filter(day__lt=filters["filed_before"])
+    if filters.get("state"):
+        facts = facts.filter(_state_q(filters["state"], now))
+    visible = permissions.visible_tickets_filter(user) or Q(pk__isnull=False)
+    return (
+        Ticket.objects.filter(pk__in=facts.values("ticket_id"))
+        .filter(permissions.dashboard_tickets_filter(user))
+        # Whether the list may link to the ticket page (can_view_ticket, as a column).
+        .annotate(viewable=ExpressionWrapper(visible, output_field=BooleanField()))
+        .select_related("supplier_department", "customer_department", "service", "assignee")
+        .order_by("-created_at", "-pk")
+    )

@@ -202,6 +202,37 @@ def dashboard_department_ids(user) -> set[int] | None:
     return lead_department_ids(user)
 
 
+def can_view_dashboards(user) -> bool:
+    """The Dashboards area (index, organisation map, satisfaction, exports): leads and admins."""
+    return is_lead(user)
+
+
+def organisation_map_department_ids(user) -> set[int] | None:
+    """Whose rows of the supplier × customer map `user` sees: None = every row (admin), else
+    the rows where one of its led departments is the supplier or the customer."""
+    return dashboard_department_ids(user)
+
+
+def dashboard_tickets_filter(user) -> Q:
+    """Tickets `user` may *list* behind dashboard figures (reference, title, status).
+
+    Admins: all. Leads: the tickets their departments supply or request, except confidential
+    ones they could not open anyway. Opening a ticket still needs `can_view_ticket`.
+    """
+    if is_admin(user):
+        return Q()
+    leads = lead_department_ids(user)
+    if not leads:
+        return Q(pk__in=[])
+    scope = Q(supplier_department_id__in=leads) | Q(customer_department_id__in=leads)
+    return scope & (Q(confidential=False) | visible_tickets_filter(user))
+
+
+def can_view_export(user, export) -> bool:
+    """A CSV export belongs to whoever asked for it."""
+    return bool(user and user.is_authenticated and export.requested_by_id == user.pk)
+
+
 def can_configure_department(user, department) -> bool:
     if is_admin(user):
         return True
@@ -258,3 +289,40 @@ def sla_metrics_scope(user, *, supplier=None, customer=None) -> dict | None:
     ):
         return scope
     return None
+
+
+# --- Configuration pages (issue 7) ------------------------------------------------------------
+
+
+def configurable_department_ids(user) -> set[int] | None:
+    """Departments whose standards `user` may configure; None means all (admin)."""
+    if is_admin(user):
+        return None
+    if not user or not user.is_authenticated:
+        return set()
+    from departments.models import Department
+
+    leads = lead_department_ids(user)
+    return set(
+        Department.objects.filter(pk__in=leads, leads_may_configure=True).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def can_open_configuration(user) -> bool:
+    """The "Configuration" pages: admins, and leads whose department allows it."""
+    ids = configurable_department_ids(user)
+    return ids is None or bool(ids)
+
+
+def can_view_calendar(user) -> bool:
+    """Read calendars (to choose one for a standard, and to see its preview)."""
+    return can_open_configuration(user)
+
+
+def can_view_replay_job(user, job) -> bool:
+    """A what-if job is seen by whoever asked for it, and by admins."""
+    return is_admin(user) or (
+        bool(user and user.is_authenticated) and job.requested_by_id == user.pk
+    )

@@ -1,0 +1,59 @@
+"""Template helpers of the dashboards: drill-down links and figure formatting."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from django import template
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+@register.simple_tag
+def drill(base: dict | None = None, **filters) -> str:
+    """URL of the ticket list behind a figure: `base` filters of the page plus `filters`."""
+    params = {**(base or {}), **filters}
+    query = {}
+    for key, value in params.items():
+        if value is None or value == "":
+            continue
+        query[key] = value.isoformat() if isinstance(value, date) else value
+    url = reverse("reports:tickets")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+@register.filter
+def pct(value) -> str:
+    """0.8123 → "81.2 %"; None → "–"."""
+    if value is None:
+        return "–"
+    return f"{value * 100:.1f} %"
+
+
+@register.filter
+def business_time(value: timedelta | None) -> str:
+    """A business duration as hours and minutes: "3 h 20 min"; None → "–"."""
+    if value is None:
+        return "–"
+    minutes = round(value.total_seconds() / 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    if hours:
+        return _("%(h)d h") % {"h": hours}
+    return _("%(m)d min") % {"m": minutes}
+
+
+@register.filter
+def rating(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
