@@ -12,9 +12,14 @@ import os
 
 from celery import Celery
 
+from servicedesk import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "servicedesk.settings")
 
 logger = logging.getLogger(__name__)
+
+# Before any broker connection exists: the Redis transport with the reconnect fix.
+broker.register()
 
 app = Celery("servicedesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
