@@ -622,3 +622,27 @@ class _Writer:
             ImportedIncident.objects.bulk_update(
                 records_changed, ["fingerprint", "row_count", "made_sla", "updated_at"]
             )
+
+
+def import_leads_set(*, source: str, username: str, count: int = 5) -> list[Department]:
+    """Make `username` lead of the `count` busiest supplier departments imported from `source`.
+
+    A demo convenience (`make run DEMO=incidents` signs the `lead` account in to dashboards
+    over real imported groups); idempotent. Returns the departments.
+    """
+    from django.db.models import Count
+
+    from departments.services import membership_set
+
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise ImportSetupError(f"no account named {username!r} to make lead")
+    busiest = (
+        Department.objects.filter(supplied_tickets__source_key__startswith=f"{source}:")
+        .annotate(imported=Count("supplied_tickets"))
+        .order_by("-imported", "name")[:count]
+    )
+    departments = list(busiest)
+    for department in departments:
+        membership_set(user=user, department=department, role=Membership.Role.LEAD)
+    return departments

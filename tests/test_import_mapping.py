@@ -208,3 +208,23 @@ def test_binary_file_is_refused_not_crashed_on(std, tmp_path):
     with pytest.raises(CommandError):
         _command(str(junk), "--preset", "servicenow", *STD)
     assert not Event.objects.exists()
+
+
+def test_lead_option_opens_the_busiest_imported_groups_dashboards(std):
+    from departments.models import Department
+    from servicedesk import permissions
+    from tests import factories
+
+    lead = factories.UserFactory(username="lead")
+
+    output = _command(str(SAMPLE), "--preset", "servicenow", *STD, "--lead", "lead")
+
+    group_70 = Department.objects.get(name="Group 70")  # three imported incidents, the most
+    assert permissions.can_view_dashboard(lead, group_70)
+    assert "lead leads Group 70" in output
+    assert sum(permissions.can_view_dashboard(lead, d) for d in Department.objects.all()) == 5
+
+
+def test_lead_option_with_an_unknown_account_is_refused(std):
+    with pytest.raises(CommandError, match="no account named 'ghost'"):
+        _command(str(SAMPLE), "--preset", "servicenow", *STD, "--lead", "ghost")

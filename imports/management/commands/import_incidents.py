@@ -13,7 +13,13 @@ from imports.mapping import MappingError, load_mapping, preset_names
 from imports.progress import ProgressBar
 from imports.reader import SourceError
 from imports.report import compare, render
-from imports.services import DEFAULT_BATCH, ImportSetupError, ImportSummary, incidents_import
+from imports.services import (
+    DEFAULT_BATCH,
+    ImportSetupError,
+    ImportSummary,
+    import_leads_set,
+    incidents_import,
+)
 
 SHOWN_LINES = 20
 
@@ -57,6 +63,12 @@ class Command(BaseCommand):
             help="replay: the engine's rules in memory (fast, default); live: slas.services "
             "per ticket (slow; the reference the replay is tested against).",
         )
+        parser.add_argument(
+            "--lead",
+            metavar="USERNAME",
+            help="Demo convenience: make this account lead of the five busiest imported "
+            "groups, so its dashboards show the imported history.",
+        )
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
         parser.add_argument("--no-progress", action="store_true")
 
@@ -85,6 +97,14 @@ class Command(BaseCommand):
             if bar:
                 bar.close()
         self.stdout.write(format_summary(summary))
+        if options["lead"] and not options["dry_run"]:
+            try:
+                led = import_leads_set(source=mapping.source, username=options["lead"])
+            except ImportSetupError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(
+                f"{options['lead']} leads {', '.join(d.name for d in led)} (dashboards)."
+            )
         if options["compare"]:
             self.stdout.write("")
             self.stdout.write(render(compare(summary.outcomes), standard=summary.standard))
