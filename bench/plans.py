@@ -1,0 +1,90 @@
+"""EXPLAIN ANALYZE of the hot queries: the slowest queries each workload really issues.
+
+For every HTTP workload the harness replays two requests in-process, captures their SQL
+(CaptureQueriesContext), re-runs each read query under EXPLAIN (ANALYZE, BUFFERS) and keeps
+the slowest ones with their plans. This follows the code as it changes instead of a
+hand-kept list of queries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from bench.http import _fix_paths, _ticket_count, _token_for, build_workloads
+from bench.results import replace_section
+
+TOP = 2
+
+
+def _explain(sql: str) -> tuple[float, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + sql)
+        lines = [row[0] for row in cursor.fetchall()]
+    total = 0.0
+    for line in lines:
+        match = re.search(r"Execution Time: ([\d.]+) ms", line)
+        if match:
+            total = float(match.group(1))
+    return total, "\n".join(lines)
+
+
+def _captured(workload) -> list[str]:
+    from departments.models import User
+
+    client = Client()
+    headers = {}
+    if workload.auth == "token":
+        headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
+    else:
+        client.force_login(User.objects.get(username=workload.user))
+    sql = []
+    for path in workload.paths[:2]:
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(path, **headers)
+        sql += [q["sql"] for q in ctx.captured_queries]
+    return sql
+
+
+def plans(*, write: bool = True) -> None:
+    tickets = _ticket_count()
+    sections = [
+        f"## Query plans of the hot queries at {tickets:,} tickets",
+        "",
+        "`python -m bench plans`: for each read workload, the "
+        f"{TOP} slowest SELECTs it issues, under `EXPLAIN (ANALYZE, BUFFERS)`.",
+    ]
+    for workload in build_workloads():
+        if workload.missing or workload.method != "GET":
+            continue
+        _fix_paths(workload)
+        if workload.missing:
+            continue
+        timed = []
+        seen = set()
+        for sql in _captured(workload):
+            key = re.sub(r"\d+", "N", sql)
+            if not sql.lstrip().upper().startswith("SELECT") or key in seen:
+                continue
+            seen.add(key)
+            ms, plan = _explain(sql)
+            timed.append((ms, sql, plan))
+        timed.sort(key=lambda item: -item[0])
+        total = sum(ms for ms, _, _ in timed)
+        sections += [
+            "",
+            f"### {workload.title}",
+            "",
+            f"{len(timed)} distinct SELECTs, {total:.1f} ms of execution in total.",
+        ]
+        for ms, sql, plan in timed[:TOP]:
+            short = sql if len(sql) < 1500 else sql[:1500] + " …"
+            sections += ["", f"{ms:.2f} ms:", "", "```sql", short, "```", "", "```", plan, "```"]
+        print(json.dumps({workload.name: [round(ms, 2) for ms, _, _ in timed[:TOP]]}))
+    if write:
+        label = "1m" if tickets >= 900_000 else f"{round(tickets / 1000)}k"
+        replace_section(f"plans_{label}", "\n".join(sections))
