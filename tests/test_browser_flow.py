@@ -52,7 +52,7 @@ def test_employee_files_agent_works_employee_rates(browser, live_server, tmp_pat
     agent.wait_for_url(re.compile(r"/queue/$"))
     row = agent.locator("tbody tr", has_text="IT-1")
     assert row.is_visible()
-    row.get_by_role("button", name="Assign IT-1 to me").click()
+    row.get_by_role("button", name=re.compile(r"Assign to me.*IT-1")).click()
     agent.wait_for_load_state("networkidle")
     assert agent.get_by_text("Updated 1 ticket(s): IT-1.").is_visible()
     ticket.refresh_from_db()

@@ -211,10 +211,12 @@ def event_sentence(event: Event) -> str:
     kind, before, after = event.kind, event.before, event.after
     if kind == Event.Kind.CREATED:
         details = after if isinstance(after, dict) else {}
-        return _("filed the request (%(priority)s, %(service)s)") % {
-            "priority": details.get("priority", "?"),
-            "service": details.get("service", "?"),
-        }
+        if details.get("priority") and details.get("service"):
+            return _("filed the request (%(priority)s, %(service)s)") % {
+                "priority": details["priority"],
+                "service": details["service"],
+            }
+        return _("filed the request")
     if kind == Event.Kind.STATUS:
         return _("changed the status from %(before)s to %(after)s") % {
             "before": _label(before, Status),
