@@ -51,6 +51,7 @@ def _period_query(period) -> dict:
 
 
 @login_required
+@require_GET
 def index(request):
     """The departments whose dashboards the user may open."""
     _require_dashboards(request.user)
@@ -62,7 +63,11 @@ def index(request):
 
 
 @login_required
+@require_GET
 def department_redirect(request, slug):
+    department = get_object_or_404(Department, slug=slug)
+    if not permissions.can_view_dashboard(request.user, department):
+        raise Http404
     return redirect("reports:department", slug=slug, side="supplier")
 
 
