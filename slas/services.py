@@ -14,9 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from audit.snapshots import calendar_snapshot, standard_version_snapshot
+from servicedesk.errors import DomainError
 from slas import rules
 from slas.clock import BusinessCalendar
 from slas.models import (
@@ -358,3 +360,223 @@ def standard_publish(
             now=now,
         )
     return standard
+
+
+def standard_assign(
+    *,
+    standard: ServiceStandard,
+    services,
+    departments,
+    actor,
+    scope_department_ids: set[int] | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Make `standard` apply to exactly `services` (explicitly) and be the default standard of
+    exactly `departments`, within the departments `actor` may configure.
+
+    Outside `scope_department_ids` (None: everywhere, for admins) nothing changes. A service
+    taken off the standard falls back to its department's default; a department taken off
+    keeps no default. Each change is on the audit trail. Tickets already filed keep their
+    clocks (use `standard_retarget_open_tickets` to move open ones).
+    """
+    from departments.models import Department, Service
+
+    now = now or timezone.now()
+    wanted_services = {service.pk for service in services}
+    wanted_departments = {department.pk for department in departments}
+    changes = {"services": 0, "departments": 0}
+
+    def in_scope(department_id: int) -> bool:
+        return scope_department_ids is None or department_id in scope_department_ids
+
+    with transaction.atomic():
+        current = Service.objects.select_for_update().filter(standard=standard)
+        requested = Service.objects.select_for_update().filter(pk__in=wanted_services)
+        for service in {*current, *requested}:
+            if not in_scope(service.department_id):
+                if service.pk in wanted_services and service.standard_id != standard.pk:
+                    raise DomainError(
+                        _("You may not change the standard of %(service)s.") % {"service": service},
+                        field="services",
+                    )
+                continue
+            new_standard_id = standard.pk if service.pk in wanted_services else None
+            if service.standard_id == new_standard_id:
+                continue
+            before = service.standard.name if service.standard_id else None
+            service.standard_id = new_standard_id
+            service.save(update_fields=["standard"])
+            audit_record(
+                actor=actor,
+                action="standard.assign_service",
+                target=service,
+                before={"standard": before},
+                after={"standard": standard.name if new_standard_id else None},
+                now=now,
+            )
+            changes["services"] += 1
+        current = Department.objects.select_for_update().filter(default_standard=standard)
+        requested = Department.objects.select_for_update().filter(pk__in=wanted_departments)
+        for department in {*current, *requested}:
+            if not in_scope(department.pk):
+                if department.pk in wanted_departments and (
+                    department.default_standard_id != standard.pk
+                ):
+                    raise DomainError(
+                        _("You may not change the default standard of %(department)s.")
+                        % {"department": department},
+                        field="departments",
+                    )
+                continue
+            new_standard_id = standard.pk if department.pk in wanted_departments else None
+            if department.default_standard_id == new_standard_id:
+                continue
+            before = department.default_standard.name if department.default_standard_id else None
+            department.default_standard_id = new_standard_id
+            department.save(update_fields=["default_standard"])
+            audit_record(
+                actor=actor,
+                action="standard.assign_department",
+                target=department,
+                before={"default_standard": before},
+                after={"default_standard": standard.name if new_standard_id else None},
+                now=now,
+            )
+            changes["departments"] += 1
+    return changes
+
+
+def standard_open_tickets_on_old_versions(*, standard: ServiceStandard):
+    """Ids of tickets whose running or paused clocks use an older version of `standard`."""
+    return (
+        SlaClock.objects.filter(
+            version__standard=standard,
+            status__in=[SlaClock.Status.RUNNING, SlaClock.Status.PAUSED],
+        )
+        .exclude(version_id=standard.current_version_id)
+        .values_list("ticket_id", flat=True)
+        .distinct()
+    )
+
+
+def standard_retarget_open_tickets(
+    *, standard: ServiceStandard, actor, now: datetime | None = None
+) -> int:
+    """Move open tickets measured against an older version of `standard` to its current one.
+
+    An explicit, confirmed admin action (issue 7): running and paused clocks are re-targeted
+    keeping the elapsed business time (SPEC §3), breaches already recorded stay, and each
+    ticket gets an `sla` Event (before → after version) in the same transaction. Returns the
+    number of tickets moved.
+    """
+    from tickets.models import Event, Ticket
+    from tickets.services import event_record
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        standard = ServiceStandard.objects.select_for_update().get(pk=standard.pk)
+        version = standard.current_version
+        if version is None:
+            return 0
+        ticket_ids = list(standard_open_tickets_on_old_versions(standard=standard))
+        moved = 0
+        # Lock in id order so two concurrent re-targets (or a ticket change) cannot deadlock.
+        for ticket in (
+            Ticket.objects.select_for_update().select_related("service").filter(pk__in=ticket_ids)
+        ).order_by("pk"):
+            old = sorted(
+                {
+                    (clock.version_id, clock.version.number)
+                    for clock in ticket.clocks.select_related("version")
+                    if clock.status in (SlaClock.Status.RUNNING, SlaClock.Status.PAUSED)
+                    and clock.version_id != version.pk
+                }
+            )
+            if not old:
+                continue  # moved on since the list was read
+            sla_retarget(ticket=ticket, now=now, version=version)
+            event_record(
+                ticket=ticket,
+                actor=actor,
+                kind=Event.Kind.SLA,
+                now=now,
+                field="standard_version",
+                before={"version": old[0][0], "number": old[0][1]},
+                after={"version": version.pk, "number": version.number, "standard": standard.name},
+            )
+            moved += 1
+        audit_record(
+            actor=actor,
+            action="standard.retarget_open_tickets",
+            target=standard,
+            before=None,
+            after={"version": version.number, "tickets": moved},
+            now=now,
+        )
+    return moved
+
+
+# --- What-if replay jobs --------------------------------------------------------------------
+
+
+def replay_job_create(*, proposal, actor, standard=None, now: datetime | None = None):
+    """Record a background what-if replay and queue it once the transaction commits."""
+    from slas.models import ReplayJob
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        job = ReplayJob.objects.create(
+            standard=standard,
+            requested_by=actor,
+            proposal=proposal.to_json(),
+            created_at=now,
+        )
+        transaction.on_commit(lambda: replay_job_enqueue(job_id=job.pk), robust=True)
+    return job
+
+
+def replay_job_enqueue(*, job_id: int) -> None:
+    """Send the replay task to the broker (after commit; safe to call again)."""
+    from slas.jobs import replay_whatif
+
+    replay_whatif.apply_async(args=(job_id,), retry=False)
+
+
+def replay_job_run(*, job_id: int, now: datetime | None = None):
+    """Run a queued what-if replay, reporting progress on the job row. Idempotent.
+
+    A finished job is left alone; a job another worker started recently is left to it; a
+    job whose worker died long ago is run again (same inputs, same result: the replay is
+    evaluated at the job's creation instant).
+    """
+    from slas.models import ReplayJob
+    from slas.replay import Proposal, run_whatif
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        job = ReplayJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None or job.status == ReplayJob.Status.DONE:
+            return job
+        stale = now - timedelta(seconds=settings.SLA_REPLAY_TIME_LIMIT_SECONDS)
+        if job.status == ReplayJob.Status.RUNNING and job.started_at and job.started_at > stale:
+            return job
+        job.status = ReplayJob.Status.RUNNING
+        job.started_at = now
+        job.save(update_fields=["status", "started_at"])
+
+    def progress(done: int, total: int) -> None:
+        # Autocommitted, so the progress bar sees it while the replay goes on.
+        ReplayJob.objects.filter(pk=job_id).update(done=done, total=total)
+
+    try:
+        result = run_whatif(Proposal.from_json(job.proposal), now=job.created_at, progress=progress)
+    except Exception as exc:
+        ReplayJob.objects.filter(pk=job_id).update(
+            status=ReplayJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ReplayJob.objects.filter(pk=job_id).update(
+        status=ReplayJob.Status.DONE, result=result, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
