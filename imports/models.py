@@ -35,3 +35,26 @@ class ImportedIncident(models.Model):
 
     def __str__(self) -> str:
         return self.source_key
+
+
+class ImportRun(models.Model):
+    """One completed (non-dry) import of a file, so the same file with the same options is
+    recognised at once on the next run (`make run DEMO=incidents` twice)."""
+
+    source = models.CharField(max_length=30)
+    file_sha256 = models.CharField(max_length=64)
+    # sha1 of everything that shapes the result: mapping, time zone, standard version.
+    options_hash = models.CharField(max_length=40)
+    incidents = models.PositiveIntegerField(help_text=_("Imported incidents after the run."))
+    summary = models.JSONField(default=dict)
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("import run")
+        verbose_name_plural = _("import runs")
+        indexes = [
+            models.Index(fields=["source", "file_sha256", "options_hash"], name="import_run_lookup")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.file_sha256[:12]} {self.finished_at:%Y-%m-%d %H:%M}"

@@ -282,19 +282,32 @@ def test_people_are_inactive_accounts_that_cannot_sign_in(std, client):
     assert ticket("INC0011848").assignee.username == "servicenow-resolver-26"
 
 
-def test_reimport_changes_nothing_and_duplicates_nothing(std):
+@pytest.mark.parametrize("recheck", [False, True], ids=["same-file", "recheck"])
+def test_reimport_changes_nothing_and_duplicates_nothing(std, recheck):
     run_import()
     counts = _table_counts()
     first_refs = dict(Ticket.objects.values_list("source_key", "reference"))
 
-    again = run_import()
+    again = run_import(recheck=recheck)
 
     assert (again.incidents_created, again.incidents_updated) == (0, 0)
     assert again.incidents_unchanged == 16
     assert again.events_created == 0
     assert len(again.skipped_rows) == 15
+    assert (again.up_to_date_since is not None) == (not recheck)
     assert _table_counts() == counts
     assert dict(Ticket.objects.values_list("source_key", "reference")) == first_refs
+
+
+def test_reimport_recreates_an_imported_ticket_deleted_since(std):
+    run_import()
+    ticket("INC0000045").delete()
+
+    again = run_import()
+
+    assert (again.incidents_created, again.incidents_unchanged) == (1, 15)
+    assert ticket("INC0000045").status == "closed"
+    assert Ticket.objects.filter(source_key__startswith="servicenow:").count() == 16
 
 
 def test_reimport_of_a_longer_export_appends_only_the_new_rows(std, tmp_path):

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from imports.mapping import MappingError, load_mapping, preset_names
 from imports.progress import ProgressBar
 from imports.reader import SourceError
-from imports.report import compare, render
+from imports.report import compare, outcomes_from_database, render
 from imports.services import (
     DEFAULT_BATCH,
     ImportSetupError,
@@ -70,6 +70,12 @@ class Command(BaseCommand):
             "groups, so its dashboards show the imported history.",
         )
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+        parser.add_argument(
+            "--recheck",
+            action="store_true",
+            help="Compare incident by incident even if this very file was already imported "
+            "with the same options.",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
@@ -90,6 +96,7 @@ class Command(BaseCommand):
                 engine=options["engine"],
                 batch_size=options["batch_size"],
                 progress=bar,
+                recheck=options["recheck"],
             )
         except (SourceError, ImportSetupError, MappingError) as exc:
             raise CommandError(str(exc)) from exc
@@ -106,13 +113,13 @@ class Command(BaseCommand):
                 f"{options['lead']} leads {', '.join(d.name for d in led)} (dashboards)."
             )
         if options["compare"]:
+            # A dry run compares what it computed; a real import what is now in the database
+            # (every imported incident, unchanged ones included).
+            outcomes = (
+                summary.outcomes if summary.dry_run else outcomes_from_database(mapping.source)
+            )
             self.stdout.write("")
-            self.stdout.write(render(compare(summary.outcomes), standard=summary.standard))
-            if summary.incidents_unchanged:
-                self.stdout.write(
-                    f"({summary.incidents_unchanged:,} unchanged incidents are not in this "
-                    "table; `manage.py incident_sla_report` reads every imported incident.)"
-                )
+            self.stdout.write(render(compare(outcomes), standard=summary.standard))
 
 
 def _lines(lines: list[int]) -> str:
@@ -125,6 +132,14 @@ def format_summary(summary: ImportSummary) -> str:
     """The end-of-import summary printed by the command."""
     verb = "Would import" if summary.dry_run else "Imported"
     rate = summary.rows_read / summary.seconds if summary.seconds else 0
+    if summary.up_to_date_since is not None:
+        return (
+            f"Nothing to do: this file was imported on {summary.up_to_date_since:%Y-%m-%d %H:%M} "
+            f"UTC with the same options; {summary.incidents_unchanged:,} incidents are up to "
+            f"date ({len(summary.skipped_incidents)} incidents and "
+            f"{len(summary.skipped_rows)} rows were skipped then). "
+            "--recheck compares incident by incident."
+        )
     out = [
         f"{verb} under standard {summary.standard!r}, dates read as {summary.timezone}"
         + (" (dry run: nothing written)" if summary.dry_run else ""),
