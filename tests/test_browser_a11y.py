@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from departments.models import Department
+from departments.models import Department, Service
 from slas import services as sla_services
 from tests import factories
 from tests.browser_helpers import (
@@ -40,6 +40,8 @@ def lively_desk():
     )
     standard = factories.standard(name="IT 24×7", calendar=always)
     Department.objects.filter(pk=org.it.pk).update(default_standard=standard)
+    org.it = Department.objects.get(pk=org.it.pk)
+    org.service = Service.objects.select_related("department").get(pk=org.service.pk)
     printer = factories.ServiceFactory(
         department=org.it, name="Printer or scanner", description="Paper jams, toner, scanning."
     )

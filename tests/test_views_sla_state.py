@@ -181,7 +181,7 @@ def test_ticket_page_shows_each_clock_with_target_used_and_deadline(client, org)
         client.force_login(org.employee)
         body = client.get(reverse("ticket_detail", args=[ticket.reference])).content.decode()
     assert "First response" in body and "Resolution" in body
-    assert "4h business time" in body and "16h business time" in body
+    assert "4 business hours" in body and "2 business days" in body
     assert "1h</dd>" in body  # used so far
     assert "due in 3 h</time>" in body
     assert timezone.localtime(MONDAY_10 + timedelta(hours=4)).strftime("%H:%M") in body

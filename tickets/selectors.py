@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from servicedesk import permissions
@@ -225,6 +225,7 @@ class SlaLens:
                     "metric": clock.metric,
                     "label": sla_selectors.metric_label(clock.metric),
                     "target": clock.target,
+                    "calendar": self.calendar(clock.version.calendar_id),
                     "elapsed": self.elapsed(clock),
                     "deadline": clock.deadline,
                     "stopped_at": clock.stopped_at,
@@ -288,18 +289,11 @@ def sla_at_risk_q(*, lens: SlaLens, scope: QuerySet[Ticket]) -> Q:
     return Q(Exists(_running_clocks(now).filter(match, ticket_id=OuterRef("pk"))))
 
 
-def _next_deadline() -> Subquery:
+def _next_deadline() -> F:
     # The nearest deadline of a running clock (past deadlines first: overdue work is most
-    # urgent); paused and stopped clocks have none.
-    return Subquery(
-        SlaClock.objects.filter(
-            ticket_id=OuterRef("pk"),
-            status=SlaClock.Status.RUNNING,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1]
-    )
+    # urgent); paused and stopped clocks have none. Stored on the ticket by the SLA services
+    # (Ticket.sla_deadline) so the queue order comes from an index, not a per-row subquery.
+    return F("sla_deadline")
 
 
 QUEUE_SORTS = {

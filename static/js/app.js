@@ -197,6 +197,14 @@
     });
   }
 
+  /* --- Lists: on a phone, fold the filters away unless some are in use --------------------- */
+  function setupFilterFold() {
+    if (!window.matchMedia("(max-width: 700px)").matches) return;
+    $all("details[data-collapse-on-phone='1']").forEach(function (details) {
+      details.open = false;
+    });
+  }
+
   function focusErrors() {
     var summary = document.querySelector("[data-autofocus]");
     if (summary) summary.focus();
@@ -209,6 +217,7 @@
     setupFileChecks();
     setupBulk();
     setupLiveFilter();
+    setupFilterFold();
     focusErrors();
     tickCountdowns();
     window.setInterval(tickCountdowns, 15000);
