@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--departments", type=int, default=12)
         p.add_argument("--people", type=int, default=500)
         p.add_argument("--days", type=int, default=180)
+        p.add_argument(
+            "--amplify-from",
+            type=int,
+            default=100_000,
+            help="copy an existing history of at least this size in SQL when the target is a "
+            "multiple of it (0 = always generate row by row)",
+        )
     for name in ("run", "all"):
         p = sub.choices[name] if name in sub.choices else sub.add_parser(name)
         p.add_argument("--duration", type=int, default=10, help="seconds per wrk workload")
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             departments=args.departments,
             people=args.people,
             days=args.days,
+            amplify_from=args.amplify_from or 10**12,
         )
     if args.command in ("run", "all"):
         from bench.http import run

@@ -96,7 +96,18 @@ def seed_organisation(*, departments: int, people: int) -> None:
     )
 
 
-def seed(*, tickets: int, departments: int = 12, people: int = 500, days: int = 180) -> dict:
+def seed(
+    *,
+    tickets: int,
+    departments: int = 12,
+    people: int = 500,
+    days: int = 180,
+    amplify_from: int = 100_000,
+) -> dict:
+    """Seed up to `tickets`. When the target is a multiple of an existing history of at least
+    `amplify_from` tickets, the history is copied in SQL (bench.amplify) instead of generated
+    row by row; otherwise `bulk_seed_tickets` generates the missing tickets."""
+    from bench.amplify import amplify
     from reports.services import rollup_rebuild
     from tickets.bulk import bulk_seed_tickets
     from tickets.models import Ticket
@@ -106,7 +117,11 @@ def seed(*, tickets: int, departments: int = 12, people: int = 500, days: int = 
     seed_organisation(departments=departments, people=people)
     have = Ticket.objects.count()
     timings: dict[str, float] = {}
-    if have < tickets:
+    if have >= amplify_from and tickets > have and tickets % have == 0:
+        t0 = time.perf_counter()
+        amplify(factor=tickets // have, log=log)
+        timings["amplify"] = time.perf_counter() - t0
+    elif have < tickets:
         t0 = time.perf_counter()
         made = bulk_seed_tickets(
             count=tickets - have,

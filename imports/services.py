@@ -33,6 +33,7 @@ from imports.models import ImportedIncident, ImportRun
 from imports.planning import IncidentPlan, Planner, Problem
 from imports.reader import SourceError, incidents, scan
 from imports.replay import PureReplay, replay_live
+from slas import services as sla_services
 from slas.models import Metric, ServiceStandard, SlaClock, StandardVersion
 from slas.selectors import clock_state
 from tickets.models import Event, Ticket
@@ -434,6 +435,7 @@ def incidents_import(
         writer.write(batch)
     if not dry_run:
         reports_started = time_module.monotonic()
+        sla_services.sla_refresh_deadlines(ticket_ids=writer.touched)
         _refresh_reports(source=mapping.source, ticket_ids=writer.touched)
         summary.reports_seconds = time_module.monotonic() - reports_started
     if not dry_run:

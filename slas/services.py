@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -218,10 +218,43 @@ def sla_refresh_next_event(*, ticket) -> None:
         fired=fired,
         calendar_for=lambda clock: business_calendar(clock.version.calendar_id),
     )
+    sla_store_next_event(ticket=ticket, next_at=next_at)
+
+
+def sla_store_next_event(*, ticket, next_at: datetime | None) -> None:
+    """Write `next_at` as the ticket's next SLA event (the escalation use case computes it
+    from rows it already holds) and schedule it precisely when it is near."""
+    # The queue's sort key (issue 10): the nearest deadline of the running clocks, kept with
+    # every clock change because every clock change passes here.
+    deadline = SlaClock.objects.filter(
+        ticket_id=ticket.pk, status=SlaClock.Status.RUNNING, deadline__isnull=False
+    ).aggregate(first=Min("deadline"))["first"]
+    if ticket.next_sla_event_at != next_at or ticket.sla_deadline != deadline:
+        ticket.sla_deadline = deadline
+        type(ticket).objects.filter(pk=ticket.pk).update(
+            next_sla_event_at=next_at, sla_deadline=deadline
+        )
     if ticket.next_sla_event_at != next_at:
         ticket.next_sla_event_at = next_at
-        type(ticket).objects.filter(pk=ticket.pk).update(next_sla_event_at=next_at)
         _schedule_if_near(ticket_id=ticket.pk, at=next_at)
+
+
+def sla_refresh_deadlines(*, ticket_ids) -> None:
+    """Recompute `Ticket.sla_deadline` of many tickets in one statement (after bulk writes of
+    clocks, e.g. an import, which do not pass through `sla_store_next_event`)."""
+    from tickets.models import Ticket
+
+    ids = list(ticket_ids)
+    if not ids:
+        return
+    first = (
+        SlaClock.objects.filter(
+            ticket_id=OuterRef("pk"), status=SlaClock.Status.RUNNING, deadline__isnull=False
+        )
+        .order_by("deadline")
+        .values("deadline")[:1]
+    )
+    Ticket.objects.filter(pk__in=ids).update(sla_deadline=Subquery(first))
 
 
 def _schedule_if_near(*, ticket_id: int, at: datetime | None) -> None:

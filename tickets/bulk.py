@@ -222,9 +222,13 @@ def _batch(
             if c.status == SlaClock.Status.RUNNING and c.breached_at is None
         ]
         ticket.next_sla_event_at = min(running) if running else None
+        deadlines = [c.deadline for c in clocks[-2:] if c.status == SlaClock.Status.RUNNING]
+        ticket.sla_deadline = min(deadlines) if deadlines else None
     SlaClock.objects.bulk_create(clocks, batch_size=BATCH)
     Event.objects.bulk_create(events, batch_size=BATCH)
     Comment.objects.bulk_create(comments, batch_size=BATCH)
     Ticket.objects.bulk_update(
-        [t for t, *_ in plans if t.next_sla_event_at], ["next_sla_event_at"], batch_size=BATCH
+        [t for t, *_ in plans if t.next_sla_event_at or t.sla_deadline],
+        ["next_sla_event_at", "sla_deadline"],
+        batch_size=BATCH,
     )

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from departments.models import Priority
@@ -99,6 +99,10 @@ class Ticket(models.Model):
     # SPEC §4: the earliest deadline or ladder threshold of the running clocks; NULL when
     # nothing is pending, so the partial index holds only tickets with work ahead.
     next_sla_event_at = models.DateTimeField(null=True, blank=True)
+    # The nearest deadline of a running clock (past ones included: overdue work first), NULL
+    # when no clock runs. Kept by slas.services.sla_store_next_event with every clock change,
+    # so the queue sorts by an indexed column instead of a per-row subquery (issue 10).
+    sla_deadline = models.DateTimeField(null=True, blank=True, editable=False)
     # Where an imported ticket came from (e.g. ServiceNow INC0000045); unique per source.
     source_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
@@ -123,6 +127,16 @@ class Ticket(models.Model):
             ),
             models.Index(
                 fields=["supplier_department", "status", "-created_at"], name="ticket_queue"
+            ),
+            # The agent queue's default order, first page straight from the index (issue 10).
+            models.Index(
+                F("supplier_department_id"),
+                F("sla_deadline").asc(nulls_last=True),
+                F("priority"),
+                F("created_at"),
+                F("id"),
+                name="ticket_queue_deadline",
+                condition=Q(status__in=ACTIVE_STATUSES),
             ),
             models.Index(fields=["requester", "-created_at"], name="ticket_requester"),
             models.Index(fields=["customer_department", "-created_at"], name="ticket_customer"),

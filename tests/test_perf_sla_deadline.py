@@ -1,0 +1,54 @@
+"""Ticket.sla_deadline: the queue's indexed sort key stays equal to the running clocks."""
+
+from __future__ import annotations
+
+import time_machine
+
+from slas.models import SlaClock
+from slas.services import sla_refresh_deadlines
+from tests.conftest import MONDAY_10
+from tickets import services
+from tickets.models import Ticket
+
+
+def _nearest_running_deadline(ticket: Ticket):
+    deadlines = [
+        c.deadline
+        for c in SlaClock.objects.filter(ticket=ticket)
+        if c.status == SlaClock.Status.RUNNING and c.deadline is not None
+    ]
+    return min(deadlines) if deadlines else None
+
+
+def test_new_ticket_stores_its_nearest_running_deadline(org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = services.ticket_create(
+            requester=org.employee, service=org.service, title="Printer", priority="P2"
+        )
+    ticket.refresh_from_db()
+    assert ticket.sla_deadline is not None
+    assert ticket.sla_deadline == _nearest_running_deadline(ticket)
+
+
+def test_pausing_every_clock_clears_the_deadline(org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = services.ticket_create(
+            requester=org.employee, service=org.service, title="Printer", priority="P2"
+        )
+        services.ticket_transition(ticket=ticket, actor=org.it_agent, to_status="open")
+        services.ticket_transition(
+            ticket=ticket, actor=org.it_agent, to_status="waiting_on_customer"
+        )
+    ticket.refresh_from_db()
+    assert ticket.sla_deadline is None
+
+
+def test_bulk_refresh_recomputes_deadlines_from_clocks(org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = services.ticket_create(
+            requester=org.employee, service=org.service, title="Printer", priority="P2"
+        )
+    Ticket.objects.filter(pk=ticket.pk).update(sla_deadline=None)
+    sla_refresh_deadlines(ticket_ids=[ticket.pk])
+    ticket.refresh_from_db()
+    assert ticket.sla_deadline == _nearest_running_deadline(ticket)
