@@ -9,4 +9,5 @@ def navigation(request):
         "nav_is_agent": permissions.is_agent(user),
         "nav_is_lead": permissions.is_lead(user),
         "nav_is_admin": permissions.is_admin(user),
+        "nav_can_configure": permissions.can_open_configuration(user),
     }

@@ -27,5 +27,6 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("notifications/", include("tickets.notification_urls")),
     path("dashboards/", include("reports.urls")),
+    path("config/", include("slas.urls")),
     path("", include("tickets.urls")),
 ]
