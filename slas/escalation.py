@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from departments.models import Membership, User
+from reports import services as report_services
 from slas import services as sla_services
 from slas.clock import BusinessCalendar
 from slas.models import Escalation, LadderAction, LadderLevel, Metric, SlaClock
@@ -82,6 +83,35 @@ class _DueLevel:
     due_at: datetime
 
 
+@dataclass
+class _Run:
+    """What one firing run has loaded already (calendars, leads), so each is read once."""
+
+    ticket: Ticket
+    now: datetime
+    calendars: dict[int, BusinessCalendar] = field(default_factory=dict)
+    leads: dict[int, list] = field(default_factory=dict)
+
+    def calendar(self, clock: SlaClock) -> BusinessCalendar:
+        calendar_id = clock.version.calendar_id
+        if calendar_id not in self.calendars:
+            self.calendars[calendar_id] = business_calendar(calendar_id)
+        return self.calendars[calendar_id]
+
+    def leads_of(self, department_id: int | None) -> list:
+        if department_id is None:
+            return []
+        if department_id not in self.leads:
+            self.leads[department_id] = list(
+                User.objects.filter(
+                    is_active=True,
+                    memberships__department_id=department_id,
+                    memberships__role=Membership.Role.LEAD,
+                ).order_by("username")
+            )
+        return self.leads[department_id]
+
+
 # --- The firing use case --------------------------------------------------------------------
 
 
@@ -97,7 +127,13 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
         # SKIP LOCKED, not a plain FOR UPDATE: when another worker is firing this ticket (or a
         # person is changing it) we must neither wait nor fire on a stale read. The holder
         # leaves the row consistent; our caller retries or the next sweep comes back.
-        ticket = Ticket.objects.select_for_update(skip_locked=True).filter(pk=ticket_id).first()
+        # OF self: only the ticket row is locked; the joined rows are read for the actions.
+        ticket = (
+            Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("assignee", "supplier_department")
+            .filter(pk=ticket_id)
+            .first()
+        )
         if ticket is None:
             outcome.missing = not Ticket.objects.filter(pk=ticket_id).exists()
             outcome.locked = not outcome.missing
@@ -106,53 +142,62 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
         if ticket.next_sla_event_at is None or ticket.next_sla_event_at > now:
             return outcome  # the state moved on since this work was found
         outcome.due = True
-        calendars: dict[int, BusinessCalendar] = {}
+        run = _Run(ticket=ticket, now=now)
+        report_changed = False
         for _round in range(MAX_ROUNDS):
             clocks = list(
                 SlaClock.objects.select_related("version")
                 .filter(ticket=ticket, status=SlaClock.Status.RUNNING)
                 .order_by("metric")
             )
-            outcome.breached += _record_breaches(clocks=clocks, now=now)
-            due_levels = _due_levels(ticket=ticket, clocks=clocks, now=now, calendars=calendars)
+            breached = _record_breaches(clocks=clocks, now=now)
+            outcome.breached += breached
+            report_changed = report_changed or bool(breached)
+            levels = list(
+                LadderLevel.objects.filter(version_id__in={clock.version_id for clock in clocks})
+            )
+            fired = {
+                (metric, f"{threshold:.2f}")
+                for metric, threshold in Escalation.objects.filter(ticket=ticket).values_list(
+                    "metric", "threshold"
+                )
+            }
+            due_levels = _due_levels(clocks=clocks, levels=levels, fired=fired, run=run)
             retargeted = False
-            for due in due_levels:
-                escalation = _record_level(ticket=ticket, due=due, now=now)
+            events = []
+            recorded = _record_levels(ticket=ticket, due_levels=due_levels, now=now)
+            for due, escalation in zip(due_levels, recorded, strict=True):
                 if escalation is None:
                     continue  # recorded before (a retried or raced task): nothing to repeat
-                details, changed_priority = _apply_actions(
-                    ticket=ticket, escalation=escalation, due=due, now=now
+                escalation.actions, changed = _apply_actions(
+                    run=run, escalation=escalation, due=due
                 )
-                escalation.actions = details
-                escalation.save(update_fields=["actions"])
                 _pause_for_fault_tests()
-                event_record(
-                    ticket=ticket,
-                    actor=None,
-                    kind=Event.Kind.ESCALATION,
-                    now=now,
-                    field=due.level.metric,
-                    after={
-                        "metric": due.level.metric,
-                        "threshold": f"{due.level.threshold:.2f}",
-                        "due_at": due.due_at.isoformat(),
-                        "actions": [detail["action"] for detail in details],
-                    },
-                )
+                events.append(_escalation_event(ticket=ticket, due=due, escalation=escalation))
+                fired.add((due.level.metric, f"{due.level.threshold:.2f}"))
                 outcome.fired.append(escalation)
-                retargeted = retargeted or changed_priority
+                retargeted = retargeted or "priority" in changed
+                report_changed = report_changed or bool(changed)
+            if events:
+                Escalation.objects.bulk_update(
+                    [e for e in recorded if e is not None], ["actions"], batch_size=100
+                )
+                Event.objects.bulk_create(events)
             if not retargeted:
+                # The rows in hand are current: compute the next instant from them.
+                next_at = sla_services.next_event_for_clocks(
+                    clocks=clocks, levels=levels, fired=fired, calendar_for=run.calendar
+                )
+                sla_services.sla_store_next_event(ticket=ticket, next_at=next_at)
                 break
-        sla_services.sla_refresh_next_event(ticket=ticket)
+        else:
+            sla_services.sla_refresh_next_event(ticket=ticket)
+        if report_changed:
+            # Breach, priority or assignee feed the dashboards' roll-ups (reports app), which
+            # the ticket services keep exact in the same transaction; so do we.
+            report_services.rollup_refresh_ticket(ticket_id=ticket.pk)
         outcome.next_event_at = ticket.next_sla_event_at
     return outcome
-
-
-def _calendar(clock: SlaClock, calendars: dict[int, BusinessCalendar]) -> BusinessCalendar:
-    calendar_id = clock.version.calendar_id
-    if calendar_id not in calendars:
-        calendars[calendar_id] = business_calendar(calendar_id)
-    return calendars[calendar_id]
 
 
 def _record_breaches(*, clocks: list[SlaClock], now: datetime) -> list[str]:
@@ -167,29 +212,18 @@ def _record_breaches(*, clocks: list[SlaClock], now: datetime) -> list[str]:
 
 
 def _due_levels(
-    *, ticket: Ticket, clocks: list[SlaClock], now: datetime, calendars: dict
+    *, clocks: list[SlaClock], levels: list[LadderLevel], fired: set, run: _Run
 ) -> list[_DueLevel]:
     """Unfired levels with elapsed ≥ threshold × target, each with the instant it was reached."""
-    if not clocks:
-        return []
-    fired = {
-        (metric, f"{threshold:.2f}")
-        for metric, threshold in Escalation.objects.filter(ticket=ticket).values_list(
-            "metric", "threshold"
-        )
-    }
-    levels = LadderLevel.objects.filter(
-        version_id__in={clock.version_id for clock in clocks}
-    ).order_by("threshold")
     by_clock = {(clock.version_id, clock.metric): clock for clock in clocks}
     due: list[_DueLevel] = []
     for level in levels:
         clock = by_clock.get((level.version_id, level.metric))
         if clock is None or (level.metric, f"{level.threshold:.2f}") in fired:
             continue
-        calendar = _calendar(clock, calendars)
+        calendar = run.calendar(clock)
         at = threshold_duration(target=clock.target, threshold=level.threshold)
-        if clock_elapsed(clock=clock, calendar=calendar, now=now) < at:
+        if clock_elapsed(clock=clock, calendar=calendar, now=run.now) < at:
             continue
         remaining = at - clock.elapsed
         due_at = (
@@ -202,35 +236,73 @@ def _due_levels(
     return due
 
 
-def _record_level(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation | None:
-    """Insert the level's Escalation row, or return None if it exists already.
+def _escalation_row(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation:
+    return Escalation(
+        ticket=ticket,
+        metric=due.level.metric,
+        threshold=due.level.threshold,
+        level=due.level,
+        due_at=due.due_at,
+        fired_at=now,
+        actions=[],
+    )
 
-    The savepoint keeps the outer transaction usable after a unique violation; the row lock
-    makes that violation unlikely, the constraint makes it harmless.
+
+def _record_levels(
+    *, ticket: Ticket, due_levels: list[_DueLevel], now: datetime
+) -> list[Escalation | None]:
+    """Insert one Escalation row per due level; None where the level was recorded before.
+
+    One INSERT under a savepoint. The ticket row lock and the `fired` set read under it make a
+    unique violation all but impossible; should one happen anyway (a writer that did not take
+    the row lock), the savepoint keeps the transaction usable and each level is retried alone
+    under its own savepoint, so the constraint decides and nothing fires twice.
     """
+    if not due_levels:
+        return []
     try:
         with transaction.atomic():
-            return Escalation.objects.create(
-                ticket=ticket,
-                metric=due.level.metric,
-                threshold=due.level.threshold,
-                level=due.level,
-                due_at=due.due_at,
-                fired_at=now,
-                actions=[],
+            return Escalation.objects.bulk_create(
+                [_escalation_row(ticket=ticket, due=due, now=now) for due in due_levels]
             )
+    except IntegrityError:
+        return [_record_level(ticket=ticket, due=due, now=now) for due in due_levels]
+
+
+def _record_level(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation | None:
+    """Insert the level's Escalation row, or return None if it exists already."""
+    try:
+        with transaction.atomic():
+            row = _escalation_row(ticket=ticket, due=due, now=now)
+            row.save(force_insert=True)
+            return row
     except IntegrityError:
         return None
 
 
-def _apply_actions(
-    *, ticket: Ticket, escalation: Escalation, due: _DueLevel, now: datetime
-) -> tuple[list[dict], bool]:
-    """Apply the level's actions in ACTION_ORDER; return what was done and whether the
-    priority (hence the clocks' targets) changed."""
+def _escalation_event(*, ticket: Ticket, due: _DueLevel, escalation: Escalation) -> Event:
+    return Event(
+        ticket=ticket,
+        actor=None,
+        kind=Event.Kind.ESCALATION,
+        field=due.level.metric,
+        after={
+            "metric": due.level.metric,
+            "threshold": f"{due.level.threshold:.2f}",
+            "due_at": due.due_at.isoformat(),
+            "actions": [detail["action"] for detail in escalation.actions],
+        },
+        created_at=escalation.fired_at,
+    )
+
+
+def _apply_actions(*, run: _Run, escalation: Escalation, due: _DueLevel) -> tuple[list, set]:
+    """Apply the level's actions in ACTION_ORDER; return what was done and which ticket
+    fields changed ("priority", "assignee")."""
+    ticket, now = run.ticket, run.now
     configured = set(due.level.actions or [])
     details: list[dict] = []
-    changed_priority = False
+    changed: set[str] = set()
     for unknown in sorted(configured - set(LadderAction.values)):
         logger.warning("ladder level %s has an unknown action %r", due.level.pk, unknown)
         details.append({"action": unknown, "skipped": "unknown action"})
@@ -239,21 +311,26 @@ def _apply_actions(
             continue
         if action == LadderAction.RAISE_PRIORITY:
             detail = _raise_priority(ticket=ticket, clock=due.clock, now=now)
-            changed_priority = "after" in detail
+            if "after" in detail:
+                changed.add("priority")
         elif action == LadderAction.REASSIGN_TO_LEAD:
-            detail = _reassign_to_lead(ticket=ticket, now=now)
+            detail = _reassign_to_lead(run=run)
+            if "after" in detail:
+                changed.add("assignee")
         else:
-            recipients = _recipients(ticket=ticket, action=action)
+            recipients = _recipients(run=run, action=action)
+            # The key holds the new Escalation's id, so no notification for it can exist yet.
             notify(
                 recipients=recipients,
                 ticket=ticket,
                 message=_escalation_message(ticket=ticket, level=due.level),
                 dedupe_key=f"esc:{escalation.pk}",
                 now=now,
+                new_cause=True,
             )
             detail = {"recipients": sorted(user.username for user in recipients)}
         details.append({"action": str(action), **detail})
-    return details, changed_priority
+    return details, changed
 
 
 def _raise_priority(*, ticket: Ticket, clock: SlaClock, now: datetime) -> dict:
@@ -279,17 +356,10 @@ def _raise_priority(*, ticket: Ticket, clock: SlaClock, now: datetime) -> dict:
     return {"before": before, "after": after}
 
 
-def _supplier_leads(ticket: Ticket):
-    return User.objects.filter(
-        is_active=True,
-        memberships__department_id=ticket.supplier_department_id,
-        memberships__role=Membership.Role.LEAD,
-    ).order_by("username")
-
-
-def _reassign_to_lead(*, ticket: Ticket, now: datetime) -> dict:
+def _reassign_to_lead(*, run: _Run) -> dict:
     """Hand the ticket to a lead of the supplier department (the assignee stays if it is one)."""
-    leads = list(_supplier_leads(ticket))
+    ticket, now = run.ticket, run.now
+    leads = run.leads_of(ticket.supplier_department_id)
     if not leads:
         return {"skipped": "the supplier department has no lead"}
     if ticket.assignee_id in {lead.pk for lead in leads}:
@@ -311,28 +381,17 @@ def _reassign_to_lead(*, ticket: Ticket, now: datetime) -> dict:
     return {"before": before, "after": lead.username}
 
 
-def _leads_of(department_id: int | None) -> list:
-    if department_id is None:
-        return []
-    return list(
-        User.objects.filter(
-            is_active=True,
-            memberships__department_id=department_id,
-            memberships__role=Membership.Role.LEAD,
-        ).order_by("username")
-    )
-
-
-def _recipients(*, ticket: Ticket, action: str) -> list:
+def _recipients(*, run: _Run, action: str) -> list:
+    ticket = run.ticket
     if action == LadderAction.NOTIFY_ASSIGNEE:
         assignee = ticket.assignee if ticket.assignee_id else None
         return [assignee] if assignee is not None and assignee.is_active else []
     if action == LadderAction.NOTIFY_SUPPLIER_LEAD:
-        return _leads_of(ticket.supplier_department_id)
+        return run.leads_of(ticket.supplier_department_id)
     if action == LadderAction.NOTIFY_PARENT_LEAD:
-        return _leads_of(ticket.supplier_department.parent_id)
+        return run.leads_of(ticket.supplier_department.parent_id)
     if action == LadderAction.NOTIFY_CUSTOMER_LEAD:
-        return _leads_of(ticket.customer_department_id)
+        return run.leads_of(ticket.customer_department_id)
     return []
 
 

@@ -18,7 +18,6 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from servicedesk.celery import publish
 from slas import escalation
-from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -37,27 +36,28 @@ LOCKED_RETRIES = 5
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, **RETRY)
 def sla_fire_ticket(self, ticket_id: int, at: str | None = None) -> str:
-    """Fire the due ladder levels of one ticket, at (or just after) the instant `at`."""
-    next_at = (
-        Ticket.objects.filter(pk=ticket_id).values_list("next_sla_event_at", flat=True).first()
-    )
-    now = timezone.now()
-    if next_at is None:
-        return "nothing pending"
-    if next_at > now:
-        expected = datetime.fromisoformat(at) if at else None
-        if expected is not None and expected == next_at and not self.request.is_eager:
-            # Delivered early (clock skew between hosts): come back at the instant itself.
-            publish(sla_fire_ticket, args=(ticket_id, at), eta=next_at)
-            return "early"
-        return "moved on"
-    outcome = escalation.sla_escalate(ticket_id=ticket_id, now=now)
+    """Fire the due ladder levels of one ticket, at (or just after) the instant `at`.
+
+    The use case re-reads the ticket under its row lock and returns early when nothing is
+    due any more (answered, paused, fired by the sweep), so a stale or repeated task is a
+    single cheap query.
+    """
+    outcome = escalation.sla_escalate(ticket_id=ticket_id, now=timezone.now())
     if outcome.locked:
         if self.request.retries >= LOCKED_RETRIES:
             return "locked; left to the sweep"
         # Held by another worker firing it (the retry then finds it done) or by a person's
         # change that may not touch the SLA instant (so nothing would re-schedule it).
         raise self.retry(countdown=1, max_retries=LOCKED_RETRIES + 1)
+    if outcome.missing or outcome.next_event_at is None:
+        return "nothing pending"
+    if not outcome.due:
+        expected = datetime.fromisoformat(at) if at else None
+        if expected == outcome.next_event_at and not self.request.is_eager:
+            # Delivered early (clock skew between hosts): come back at the instant itself.
+            publish(sla_fire_ticket, args=(ticket_id, at), eta=outcome.next_event_at)
+            return "early"
+        return "moved on"
     return f"fired {len(outcome.fired)}"
 
 

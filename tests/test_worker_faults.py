@@ -41,7 +41,8 @@ from tickets.models import Event, Notification, Ticket
 pytestmark = [pytest.mark.worker]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEADLINE = 30.0
+# Generous: the suite shares a small machine with other suites; a healthy run takes seconds.
+DEADLINE = 60.0
 MIN = timedelta(minutes=1)
 LADDER = [
     ("first_response", 0.5, ["notify_assignee", "notify_supplier_lead"]),
@@ -378,7 +379,7 @@ def test_two_workers_and_several_sweeps_racing_fire_each_level_once(org, service
             and all_mailed()
         ),
         what="every due level to fire",
-        timeout=60,
+        timeout=2 * DEADLINE,
         logs=stack.logs(),
     )
     for ticket in tickets:
@@ -417,7 +418,7 @@ def test_redis_outage_does_not_stop_work_and_due_levels_fire_once_it_is_back(
     wait_for(
         lambda: all(levels(t) == ["first_response:0.50"] for t in tickets) and all_mailed(),
         what="every level that fell due to fire once Redis is back",
-        timeout=60,
+        timeout=2 * DEADLINE,
         logs=stack.logs(),
     )
     assert Escalation.objects.count() == 3
