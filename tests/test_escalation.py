@@ -424,3 +424,13 @@ def test_ticket_change_succeeds_while_the_broker_is_down(org, travel, settings, 
     ticket.refresh_from_db()
     assert ticket.status == "open"
     assert ticket.next_sla_event_at == at(12, 13)  # the sweep will find it there
+
+
+def test_breach_and_priority_reach_the_dashboards_roll_ups(org, travel, broker):
+    from reports.models import TicketFact
+
+    ticket = ticket_with_ladder(org, travel, [("first_response", 1.0, ["raise_priority"])])
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 14) + S)
+    fact = TicketFact.objects.get(ticket=ticket)
+    assert fact.fr_outcome == "breached"
+    assert fact.priority == "P2"
