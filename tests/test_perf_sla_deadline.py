@@ -1,4 +1,5 @@
-"""Ticket.sla_deadline: the queue's indexed sort key stays equal to the running clocks."""
+"""Issue 10 performance pieces: Ticket.sla_deadline (the queue's indexed sort key) stays equal
+to the running clocks; the queue paginator counts no further than its cap."""
 
 from __future__ import annotations
 
@@ -52,3 +53,22 @@ def test_bulk_refresh_recomputes_deadlines_from_clocks(org):
     sla_refresh_deadlines(ticket_ids=[ticket.pk])
     ticket.refresh_from_db()
     assert ticket.sla_deadline == _nearest_running_deadline(ticket)
+
+
+def test_queue_count_stops_at_the_cap(client, org, monkeypatch):
+    from django.urls import reverse
+
+    from tickets.pagination import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    monkeypatch.setattr("tickets.views.PAGE_SIZE", 2)
+    with time_machine.travel(MONDAY_10, tick=False):
+        for n in range(5):
+            services.ticket_create(
+                requester=org.employee, service=org.service, title=f"T{n}", priority="P3"
+            )
+        client.force_login(org.it_agent)
+        response = client.get(reverse("queue"))
+    assert response.status_code == 200
+    assert response.context["page"].paginator.capped
+    assert "more than 3 tickets" in response.content.decode()

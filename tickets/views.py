@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,6 +41,7 @@ from tickets.forms import (
 )
 from tickets.markdown import render_markdown
 from tickets.models import ALLOWED_TRANSITIONS, Status
+from tickets.pagination import CappedPaginator
 
 PAGE_SIZE = 25
 BULK_LIMIT = 100
@@ -124,7 +124,7 @@ def catalogue(request):
 
 
 def _page(request, queryset, lens):
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = lens.annotate(page.object_list)
     return page
 

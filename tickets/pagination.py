@@ -1,0 +1,27 @@
+"""A paginator whose cost does not grow with the size of the list (issue 10).
+
+An exact COUNT(*) over a large queue reads every matching row, so its cost grows with the
+backlog. `CappedPaginator` counts at most `cap + 1` rows (`SELECT count(*) FROM (… LIMIT
+cap + 1)`, answered from the queue index) and says "more than N" beyond that; pages within
+the cap are offset pages over an index-ordered query, so every page reads at most `cap` rows.
+Narrow the list with filters to reach tickets beyond the cap.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+COUNT_CAP = 1000
+
+
+class CappedPaginator(Paginator):
+    cap = COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        counted = self.object_list.order_by()[: self.cap + 1].count()
+        self.capped = counted > self.cap
+        return min(counted, self.cap)
+
+    capped = False
