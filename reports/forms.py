@@ -30,6 +30,18 @@ class PeriodForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
+    def _reasonable(self, value):
+        # Day arithmetic (the day after "until") must stay inside Python's date range.
+        if value is not None and not 1900 <= value.year <= 9000:
+            raise forms.ValidationError(_("Give a day between the years 1900 and 9000."))
+        return value
+
+    def clean_start(self):
+        return self._reasonable(self.cleaned_data.get("start"))
+
+    def clean_until(self):
+        return self._reasonable(self.cleaned_data.get("until"))
+
     def clean(self):
         data = super().clean()
         if data.get("period") == "custom":

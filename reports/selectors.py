@@ -197,13 +197,30 @@ def _period_q(period: Period) -> Q:
     return Q(day__gte=period.start, day__lt=period.end)
 
 
-def _overdue(*, scope: Scope, now: datetime, period: Period | None = None) -> list[dict]:
+def overdue_rows(*, scope: Scope, now: datetime) -> list[dict]:
+    """All of `scope`'s overdue pending clocks (see `_overdue`), for a page to read once and
+    pass to the selectors below as `overdue=`."""
+    return _overdue(scope=scope, now=now)
+
+
+def _overdue(
+    *,
+    scope: Scope,
+    now: datetime,
+    period: Period | None = None,
+    rows: list[dict] | None = None,
+) -> list[dict]:
     """Facts whose pending running clock has passed its deadline since the ticket last
     changed: breached now (SPEC §3) though the roll-ups still hold them as pending.
 
     Only open tickets carry `next_deadline`, so this reads a partial index whose size is the
-    open backlog that is overdue, not the history.
+    open backlog that is overdue, not the history. `rows` from `overdue_rows` (same scope and
+    now) saves the query.
     """
+    if rows is not None:
+        if period is None:
+            return rows
+        return [row for row in rows if period.start <= row["day"] < period.end]
     queryset = TicketFact.objects.filter(scope.q(dims=FACT_DIMS), next_deadline__lt=now)
     if period is not None:
         queryset = queryset.filter(_period_q(period))
@@ -271,7 +288,9 @@ def _quantile_values(
     return result
 
 
-def sla_figures(*, scope: Scope, period: Period, now: datetime | None = None) -> dict:
+def sla_figures(
+    *, scope: Scope, period: Period, now: datetime | None = None, overdue: list | None = None
+) -> dict:
     """SPEC §3 compliance figures of `scope` in `period`; the one selector behind both the
     dashboards and `/api/v1/metrics/sla/`."""
     now = now or timezone.now()
@@ -280,7 +299,7 @@ def sla_figures(*, scope: Scope, period: Period, now: datetime | None = None) ->
         DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period)),
         [*COUNTERS, *RATING_FIELDS, *histogram_names],
     )
-    overdue = _overdue(scope=scope, now=now, period=period)
+    overdue = _overdue(scope=scope, now=now, period=period, rows=overdue)
     tally = Tally()
     tally.add_row(totals)
     for row in overdue:
@@ -330,7 +349,9 @@ def live_figures(*, scope: Scope, now: datetime | None = None) -> dict:
     }
 
 
-def backlog_by_age(*, scope: Scope, today: date, now: datetime | None = None) -> list[dict]:
+def backlog_by_age(
+    *, scope: Scope, today: date, now: datetime | None = None, overdue: list | None = None
+) -> list[dict]:
     """Open tickets in age bands (days since filing): total and breached now per band."""
     now = now or timezone.now()
     rows = (
@@ -342,7 +363,7 @@ def backlog_by_age(*, scope: Scope, today: date, now: datetime | None = None) ->
     for row in rows:
         by_day[row["day"]][0] += row["open_sum"]
         by_day[row["day"]][1] += row["breached_sum"]
-    for row in _overdue(scope=scope, now=now):
+    for row in _overdue(scope=scope, now=now, rows=overdue):
         if not row["breached_any"]:
             by_day[row["day"]][1] += 1
     bands = []
@@ -373,7 +394,12 @@ def _week_start(day: date) -> date:
 
 
 def weekly_trend(
-    *, scope: Scope, period: Period, now: datetime | None = None, min_weeks: int = 8
+    *,
+    scope: Scope,
+    period: Period,
+    now: datetime | None = None,
+    min_weeks: int = 8,
+    overdue: list | None = None,
 ) -> list[dict]:
     """Per ISO week (Monday start): filed, compliance per metric. Covers the period, widened
     to at least `min_weeks` weeks ending with the period's last week."""
@@ -393,7 +419,7 @@ def weekly_trend(
         week += timedelta(days=7)
     for row in rows:
         weeks[_week_start(row["day"])].add_row(row)
-    for row in _overdue(scope=scope, now=now, period=span):
+    for row in _overdue(scope=scope, now=now, period=span, rows=overdue):
         tally = weeks[_week_start(row["day"])]
         tally.fr_breached += row["fr_breached"]
         tally.res_breached += row["res_breached"]
@@ -403,7 +429,14 @@ def weekly_trend(
     ]
 
 
-def breakdown(*, scope: Scope, period: Period, by: str, now: datetime | None = None) -> list[dict]:
+def breakdown(
+    *,
+    scope: Scope,
+    period: Period,
+    by: str,
+    now: datetime | None = None,
+    overdue: list | None = None,
+) -> list[dict]:
     """Tallies of the period per service / priority / customer / supplier / agent."""
     now = now or timezone.now()
     column = {
@@ -423,7 +456,7 @@ def breakdown(*, scope: Scope, period: Period, by: str, now: datetime | None = N
     tallies: dict = defaultdict(Tally)
     for row in rows:
         tallies[row[column]].add_row(row)
-    for row in _overdue(scope=scope, now=now, period=period):
+    for row in _overdue(scope=scope, now=now, period=period, rows=overdue):
         tally = tallies[row[column]]
         tally.fr_breached += row["fr_breached"]
         tally.res_breached += row["res_breached"]

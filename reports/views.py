@@ -115,26 +115,32 @@ def department_dashboard(request, slug, side):
     now = timezone.now()
     today = selectors.reporting_today(now)
     scope = selectors.department_scope(department, side)
-    figures = selectors.sla_figures(scope=scope, period=period, now=now)
+    # The overdue clocks are read once and shared by every figure of the page.
+    overdue = selectors.overdue_rows(scope=scope, now=now)
+    figures = selectors.sla_figures(scope=scope, period=period, now=now, overdue=overdue)
     live = selectors.live_figures(scope=scope, now=now)
-    backlog = selectors.backlog_by_age(scope=scope, today=today, now=now)
-    trend = selectors.weekly_trend(scope=scope, period=period, now=now)
+    backlog = selectors.backlog_by_age(scope=scope, today=today, now=now, overdue=overdue)
+    trend = selectors.weekly_trend(scope=scope, period=period, now=now, overdue=overdue)
     other_side = "customer" if side == "supplier" else "supplier"
     breakdowns = [
         (
             "service",
             _("By service"),
-            selectors.breakdown(scope=scope, period=period, by="service", now=now),
+            selectors.breakdown(scope=scope, period=period, by="service", now=now, overdue=overdue),
         ),
         (
             "priority",
             _("By priority"),
-            selectors.breakdown(scope=scope, period=period, by="priority", now=now),
+            selectors.breakdown(
+                scope=scope, period=period, by="priority", now=now, overdue=overdue
+            ),
         ),
         (
             other_side,
             _("By customer department") if side == "supplier" else _("By supplier department"),
-            selectors.breakdown(scope=scope, period=period, by=other_side, now=now),
+            selectors.breakdown(
+                scope=scope, period=period, by=other_side, now=now, overdue=overdue
+            ),
         ),
     ]
     if side == "supplier":
@@ -142,7 +148,9 @@ def department_dashboard(request, slug, side):
             (
                 "agent",
                 _("By agent"),
-                selectors.breakdown(scope=scope, period=period, by="agent", now=now),
+                selectors.breakdown(
+                    scope=scope, period=period, by="agent", now=now, overdue=overdue
+                ),
             )
         )
     _attach_slugs(breakdowns)

@@ -161,6 +161,17 @@ def test_invalid_custom_period_falls_back_with_a_message(client, org):
     assert response.status_code == 200
 
 
+def test_far_away_custom_dates_are_refused_not_a_500(client, org):
+    signed_in(client, org.it_lead)
+    response = client.get(
+        "/dashboards/it/supplier/?period=custom&start=9999-12-30&until=9999-12-31"
+    )
+    assert response.status_code == 200
+    assert "between the years 1900 and 9000" in response.content.decode()
+    assert client.get("/dashboards/export/weekly.csv?department=it&period=custom"
+                      "&start=0001-01-01&until=0001-01-02").status_code == 400  # fmt: skip
+
+
 def test_dashboard_query_budget_is_independent_of_volume(
     client,
     history,  # noqa: F811
