@@ -347,6 +347,7 @@ class CalendarViewSet(
             holidays=values.get("holidays", []),
             holiday_country=preset.get("country", ""),
             holiday_subdivision=preset.get("subdivision", ""),
+            actor=request.user,
         )
         return self.get_queryset().get(pk=saved.pk)
 

@@ -408,10 +408,11 @@ class TicketViewSet(
     def update(self, request, *args, **kwargs):
         # Only PATCH reaches here (no PUT in http_method_names): each field has its service.
         data = TicketUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
         with transaction.atomic():
+            # Visibility first: who may not see the ticket gets 404 whatever the body says.
             ticket = self._locked(request)
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
             if values and not permissions.can_work_ticket(request.user, ticket):
                 raise PermissionDenied(_("Only the supplier department changes this request."))
             if "service" in values:
@@ -435,12 +436,12 @@ class TicketViewSet(
         responses={200: TicketSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def transition(self, request, reference=None):
+    def transition(self, request, reference=None, format=None):
         data = TransitionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
         with transaction.atomic():
-            ticket = self._locked(request)
+            ticket = self._locked(request)  # 404 before any 400: ids do not leak
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
             note = (values.get("note") or "").strip()
             if note:
                 # The note goes first: closing or cancelling ends public replies.
@@ -461,11 +462,11 @@ class TicketViewSet(
         responses={200: TicketSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def assign(self, request, reference=None):
+    def assign(self, request, reference=None, format=None):
         data = AssignSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         with transaction.atomic():
-            ticket = self._locked(request)
+            ticket = self._locked(request)  # 404 before any 400: ids do not leak
+            data.is_valid(raise_exception=True)
             if not permissions.can_work_ticket(request.user, ticket):
                 raise PermissionDenied(_("Only the supplier department assigns this request."))
             services.ticket_assign(
@@ -480,11 +481,11 @@ class TicketViewSet(
         responses={200: TicketSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def priority(self, request, reference=None):
+    def priority(self, request, reference=None, format=None):
         data = PrioritySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         with transaction.atomic():
-            ticket = self._locked(request)
+            ticket = self._locked(request)  # 404 before any 400: ids do not leak
+            data.is_valid(raise_exception=True)
             if not permissions.can_work_ticket(request.user, ticket):
                 raise PermissionDenied(_("Only the supplier department changes the priority."))
             services.ticket_change_priority(
@@ -499,11 +500,11 @@ class TicketViewSet(
         responses={201: RatingSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def rating(self, request, reference=None):
+    def rating(self, request, reference=None, format=None):
         data = RatingInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         with transaction.atomic():
-            ticket = self._locked(request)
+            ticket = self._locked(request)  # 404 before any 400: ids do not leak
+            data.is_valid(raise_exception=True)
             if not permissions.can_rate(request.user, ticket):
                 raise PermissionDenied(_("Only the requester rates a request."))
             rating = services.ticket_rate(
@@ -533,16 +534,16 @@ class TicketViewSet(
         ordering_fields=["created_at"],
         ordering=["created_at", "id"],
     )
-    def comments(self, request, reference=None):
+    def comments(self, request, reference=None, format=None):
         if request.method == "GET":
             ticket = self.get_object()
             comments = selectors.ticket_comments_for_user(user=request.user, ticket=ticket)
             page = self.paginate_queryset(comments.order_by("created_at", "id"))
             return self.get_paginated_response(CommentSerializer(page, many=True).data)
         data = CommentInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         with transaction.atomic():
-            ticket = self._locked(request)
+            ticket = self._locked(request)  # 404 before any 400: ids do not leak
+            data.is_valid(raise_exception=True)
             if data.validated_data["internal"] and not permissions.can_see_internal_notes(
                 request.user, ticket
             ):
