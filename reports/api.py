@@ -23,6 +23,13 @@ MAX_RANGE = timedelta(days=3 * 366)
 ALIASES = {"supplier": "supplier_department", "customer": "customer_department"}
 
 
+def _reasonable_day(value):
+    # Day arithmetic below (a 30-day default period) must not leave Python's date range.
+    if not 1900 <= value.year <= 9000:
+        raise serializers.ValidationError(_("Give a day between the years 1900 and 9000."))
+    return value
+
+
 class MetricsQuerySerializer(serializers.Serializer):
     supplier_department = serializers.SlugRelatedField(
         slug_field="slug", queryset=Department.objects.all(), required=False
@@ -41,6 +48,12 @@ class MetricsQuerySerializer(serializers.Serializer):
         fields["from"] = fields.pop("start")
         fields["to"] = fields.pop("end")
         return fields
+
+    def validate_from(self, value):
+        return _reasonable_day(value)
+
+    def validate_to(self, value):
+        return _reasonable_day(value)
 
     def validate(self, attrs):
         today = selectors.reporting_today()

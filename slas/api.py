@@ -15,24 +15,20 @@ from decimal import Decimal
 import django_filters
 import holidays as holidays_lib
 from django.db.models import Prefetch
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from departments.models import Department, Priority
 from servicedesk import permissions
 from servicedesk.api.schema import ERROR_RESPONSES
-from slas import metrics, services
+from slas import services
 from slas.clock import BusinessCalendar
 from slas.models import (
     Calendar,
@@ -48,6 +44,8 @@ MAX_HOLIDAYS = 1000
 MAX_TARGET = timedelta(days=366)
 MAX_METRICS_RANGE = timedelta(days=3 * 366)
 WEEKDAYS = [str(day) for day in range(7)]
+# A time of day; "24:00" only ends an interval (midnight at the end of the day).
+TIME_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)$"
 
 
 # --- Calendars ------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ IntervalField = serializers.ListField(
                 "type": "array",
                 "items": {
                     "type": "array",
-                    "items": {"type": "string", "maxLength": 8},
+                    "items": {"type": "string", "pattern": TIME_PATTERN},
                     "minItems": 2,
                     "maxItems": 2,
                 },
@@ -160,6 +158,14 @@ class WeekField(serializers.Field):
         return week
 
 
+@extend_schema_field({"type": "string", "enum": sorted(zoneinfo.available_timezones())})
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name (the schema lists them all)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, **kwargs)
+
+
 class HolidayPresetSerializer(serializers.Serializer):
     country = serializers.CharField(max_length=3, help_text=_("e.g. DE"))
     subdivision = serializers.CharField(
@@ -220,7 +226,7 @@ class CalendarInputSerializer(serializers.Serializer):
     """Input of POST/PUT/PATCH; PATCH keeps whatever it does not name."""
 
     name = serializers.CharField(max_length=120)
-    timezone = serializers.CharField(max_length=64, help_text=_("IANA name, e.g. Europe/Berlin"))
+    timezone = TimeZoneField(help_text=_("IANA name, e.g. Europe/Berlin"))
     always_open = serializers.BooleanField(default=False)
     week = WeekField(required=False)
     holidays = serializers.ListField(
@@ -619,99 +625,3 @@ class StandardViewSet(
             request, standard=self.get_object(), partial=kwargs.get("partial", False)
         )
         return Response(StandardSerializer(standard).data)
-
-
-# --- SLA metrics ----------------------------------------------------------------------------
-
-
-class MetricsQuerySerializer(serializers.Serializer):
-    supplier = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Department.objects.all(), required=False
-    )
-    customer = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Department.objects.all(), required=False
-    )
-    # `from` is a Python keyword: the fields are renamed in `get_fields`.
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("start")
-        fields["to"] = fields.pop("end")
-        return fields
-
-    def validate(self, attrs):
-        today = timezone.localdate()
-        end = attrs.get("to") or today + timedelta(days=1)
-        start = attrs.get("from") or end - timedelta(days=30)
-        if start >= end:
-            raise serializers.ValidationError({"to": [_("“to” must come after “from”.")]})
-        if end - start > MAX_METRICS_RANGE:
-            raise serializers.ValidationError(
-                {"from": [_("Ask for at most three years at a time.")]}
-            )
-        return {**attrs, "from": start, "to": end}
-
-
-class MetricFiguresSerializer(serializers.Serializer):
-    met = serializers.IntegerField()
-    breached = serializers.IntegerField()
-    compliance = serializers.FloatField(allow_null=True, help_text=_("met / (met + breached)"))
-    median = serializers.DurationField(allow_null=True, help_text=_("business time to stop"))
-    p90 = serializers.DurationField(allow_null=True)
-
-
-class SlaMetricsSerializer(serializers.Serializer):
-    supplier = serializers.CharField(allow_null=True)
-    customer = serializers.CharField(allow_null=True)
-    from_ = serializers.DateField(source="from_")
-    to = serializers.DateField()
-    tickets = serializers.IntegerField(help_text=_("tickets filed in the period (not cancelled)"))
-    first_response = MetricFiguresSerializer()
-    resolution = MetricFiguresSerializer()
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return {name: fields[name] for name in ["supplier", "customer", "from", "to", *fields]}
-
-
-class SlaMetricsView(APIView):
-    """Compliance and timing per metric for tickets filed in [from, to) (SPEC §3)."""
-
-    @extend_schema(
-        summary=_("SLA compliance figures, as on the dashboards"),
-        parameters=[
-            OpenApiParameter("supplier", OpenApiTypes.STR, description=_("department slug")),
-            OpenApiParameter("customer", OpenApiTypes.STR, description=_("department slug")),
-            OpenApiParameter("from", OpenApiTypes.DATE, description=_("first day (included)")),
-            OpenApiParameter("to", OpenApiTypes.DATE, description=_("last day (excluded)")),
-        ],
-        responses={200: SlaMetricsSerializer, **ERROR_RESPONSES},
-    )
-    def get(self, request):
-        query = MetricsQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        values = query.validated_data
-        supplier, customer = values.get("supplier"), values.get("customer")
-        scope = permissions.sla_metrics_scope(request.user, supplier=supplier, customer=customer)
-        if scope is None:
-            raise NotFound()
-        tz = timezone.get_current_timezone()
-        figures = metrics.sla_compliance(
-            start=datetime.combine(values["from"], time(0), tzinfo=tz),
-            end=datetime.combine(values["to"], time(0), tzinfo=tz),
-            supplier_ids=scope["supplier_ids"],
-            customer_ids=scope["customer_ids"],
-            either_ids=scope["either_ids"],
-            now=timezone.now(),
-        )
-        body = {
-            "supplier": supplier.slug if supplier else None,
-            "customer": customer.slug if customer else None,
-            "from_": values["from"],
-            "to": values["to"],
-            **figures,
-        }
-        return Response(SlaMetricsSerializer(body).data)

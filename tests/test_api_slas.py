@@ -353,3 +353,9 @@ def test_bad_metrics_query_answers_400(org, query, field):
     response = token_client(org.admin).get(f"/api/v1/metrics/sla/?{query}")
     assert response.status_code == 400
     assert field in response.json()
+
+
+@pytest.mark.parametrize("query", ["to=0001-01-10", "from=0001-01-01", "to=9999-01-01"])
+def test_metrics_days_out_of_range_answer_400(org, query):
+    response = token_client(org.admin).get(f"/api/v1/metrics/sla/?{query}")
+    assert response.status_code == 400

@@ -521,3 +521,23 @@ def test_comment_with_stale_if_match_answers_412(org):
     services.ticket_comment(ticket=ticket, author=org.it_agent, body="Answer")
     response = client.post(url + "comments/", {"body": "x"}, format="json", HTTP_IF_MATCH=etag)
     assert response.status_code == 412
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0918-08-15T15:37:49+20:50", "0001-01-01T00:00:00-12:00", "9999-12-31T23:59:59", "noon"],
+)
+def test_odd_instants_in_filters_answer_400_or_200_never_500(org, value):
+    response = token_client(org.admin).get("/api/v1/tickets/", {"created_before": value})
+    assert response.status_code in (200, 400)
+
+
+def test_created_filters_accept_any_offset(org, monday_10):
+    with time_machine.travel(monday_10, tick=False):
+        _file(org)
+    client = token_client(org.admin)
+    # 09:00 UTC is 20:00 at +11:00.
+    after = client.get("/api/v1/tickets/", {"created_after": "2026-01-12T20:00:00+11:00"})
+    assert after.json()["count"] == 1
+    before = client.get("/api/v1/tickets/", {"created_before": "2026-01-12T20:00:00+11:00"})
+    assert before.json()["count"] == 0

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from datetime import UTC, timedelta
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -271,6 +274,30 @@ def _attach_sla(tickets: list[Ticket], *, now) -> list[Ticket]:
 # --- Filters --------------------------------------------------------------------------------
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant, normalised to UTC.
+
+    ISO 8601 allows offsets (+20:50) and instants (year 1 at -12:00) that PostgreSQL or
+    Python cannot hold; those are a 400 here instead of a database error.
+    """
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            parsed = parsed.astimezone(UTC)
+            parsed + timedelta(days=2)  # room for the time zone conversions ahead
+            parsed - timedelta(days=2)
+        except (OverflowError, ValueError):
+            raise ValidationError(_("Give an instant between the years 1 and 9999.")) from None
+        return parsed
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class TicketFilter(django_filters.FilterSet):
     supplier_department = django_filters.ModelChoiceFilter(
         queryset=Department.objects.all(), to_field_name="slug", help_text="department slug"
@@ -287,8 +314,8 @@ class TicketFilter(django_filters.FilterSet):
     service = django_filters.ModelChoiceFilter(queryset=Service.objects.all())
     status = django_filters.ChoiceFilter(choices=Status.choices)
     priority = django_filters.ChoiceFilter(choices=Priority.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket
@@ -518,6 +545,10 @@ class TicketViewSet(
     @extend_schema(
         methods=["GET"],
         summary=_("The conversation (internal notes only for the supplier department)"),
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, description=_("page number")),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description=_("up to 500")),
+        ],
         responses={200: CommentPageSerializer, **ERROR_RESPONSES},
     )
     @extend_schema(
