@@ -42,6 +42,10 @@ def amplify(*, factor: int, log=print) -> int:
         return Ticket.objects.count()
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
+        # The copies reference only rows that exist (their originals' people, services and
+        # shifted ticket ids), so the deferred foreign-key checks of ~9 million rows at COMMIT
+        # (minutes) are skipped: replica mode fires no triggers, FK triggers included.
+        cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SELECT max(id), count(*) FROM tickets_ticket")
         base_max, base_count = cursor.fetchone()
         offset = 10 ** len(str(base_max))  # ids of copy k: id + k * offset
