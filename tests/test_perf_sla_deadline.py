@@ -72,3 +72,27 @@ def test_queue_count_stops_at_the_cap(client, org, monkeypatch):
     assert response.status_code == 200
     assert response.context["page"].paginator.capped
     assert "more than 3 tickets" in response.content.decode()
+
+
+def test_api_list_count_stops_at_the_cap_and_next_still_walks(client, org, monkeypatch):
+    from rest_framework.authtoken.models import Token
+
+    from servicedesk.api.pagination import CappedCountPagination
+
+    monkeypatch.setattr(CappedCountPagination, "count_cap", 3)
+    with time_machine.travel(MONDAY_10, tick=False):
+        for n in range(5):
+            services.ticket_create(
+                requester=org.employee, service=org.service, title=f"T{n}", priority="P3"
+            )
+    token = Token.objects.create(user=org.it_agent)
+    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    first = client.get("/api/v1/tickets/?page_size=2", **headers).json()
+    assert first["count"] == 3 and first["count_capped"] is True
+    seen = [t["reference"] for t in first["results"]]
+    url = first["next"]
+    while url:
+        page = client.get(url, **headers).json()
+        seen += [t["reference"] for t in page["results"]]
+        url = page["next"]
+    assert len(seen) == len(set(seen)) == 5
