@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO ?= org
+# DEMO=incidents: the real ServiceNow log (UCI dataset 498, CC BY 4.0; see README "Importing history").
+INCIDENT_LOG ?= ../shared/data/uci-incident-event-log/incident_event_log.zip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/servicedesk
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
@@ -36,7 +38,7 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@if [ "$(DEMO)" = "incidents" ]; then \
 		$(BIN)/python manage.py seed_demo --accounts-only && \
-		$(BIN)/python manage.py import_incidents ../shared/data/uci-incident-event-log/incident_event_log.zip --preset servicenow; \
+		$(BIN)/python manage.py import_incidents $(INCIDENT_LOG) --preset servicenow --lead lead; \
 	else $(BIN)/python manage.py seed_demo; fi
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m servicedesk.launcher
 

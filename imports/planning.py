@@ -6,6 +6,7 @@ malformed row set aside) before anything is written, and `--dry-run` runs exactl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import string
 from collections import deque
@@ -107,20 +108,21 @@ class DateParser:
             raise ValueError(f"unreadable date {text!r}") from None
 
 
-def _path(start: str, goal: str) -> list[str] | None:
+@functools.cache
+def _path(start: str, goal: str) -> tuple[str, ...] | None:
     """Shortest walk along the status graph (SPEC §2) from start to goal, without cancelling
     on the way; None when the graph does not allow it (e.g. back to `new`)."""
     if start == goal:
-        return []
+        return ()
     seen = {start}
-    queue: deque[tuple[str, list[str]]] = deque([(start, [])])
+    queue: deque[tuple[str, tuple[str, ...]]] = deque([(start, ())])
     while queue:
         status, walk = queue.popleft()
         for following in sorted(ALLOWED_TRANSITIONS[status]):
             if following in seen or (following == Status.CANCELLED and goal != Status.CANCELLED):
                 continue
             if following == goal:
-                return [*walk, following]
+                return (*walk, following)
             seen.add(following)
             queue.append((following, [*walk, following]))
     return None
@@ -331,7 +333,7 @@ class Planner:
             walk = _path(status, target)
             if walk is None:
                 after["note"] = f"{status} cannot become {target}; kept {status}"
-                walk = []
+                walk = ()
             plan.events.append(
                 EventPlan(
                     kind=Event.Kind.IMPORT,
