@@ -30,7 +30,7 @@ from reports import services as report_services
 from slas import services as sla_services
 from slas.clock import BusinessCalendar
 from slas.models import Escalation, LadderAction, LadderLevel, Metric, SlaClock
-from slas.selectors import business_calendar, clock_elapsed, threshold_duration
+from slas.selectors import business_calendar_of, clock_elapsed, threshold_duration
 from tickets.models import Event, Ticket
 from tickets.notifications import notify
 from tickets.services import event_record
@@ -95,7 +95,8 @@ class _Run:
     def calendar(self, clock: SlaClock) -> BusinessCalendar:
         calendar_id = clock.version.calendar_id
         if calendar_id not in self.calendars:
-            self.calendars[calendar_id] = business_calendar(calendar_id)
+            # The clocks are read with their calendar row: a cached calendar costs no query.
+            self.calendars[calendar_id] = business_calendar_of(clock.version.calendar)
         return self.calendars[calendar_id]
 
     def leads_of(self, department_id: int | None) -> list:
@@ -146,7 +147,7 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
         report_changed = False
         for _round in range(MAX_ROUNDS):
             clocks = list(
-                SlaClock.objects.select_related("version")
+                SlaClock.objects.select_related("version__calendar")
                 .filter(ticket=ticket, status=SlaClock.Status.RUNNING)
                 .order_by("metric")
             )
@@ -163,26 +164,18 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
                 )
             }
             due_levels = _due_levels(clocks=clocks, levels=levels, fired=fired, run=run)
+            fired_now = _fire_levels(run=run, due_levels=due_levels)
             retargeted = False
-            events = []
-            recorded = _record_levels(ticket=ticket, due_levels=due_levels, now=now)
-            for due, escalation in zip(due_levels, recorded, strict=True):
-                if escalation is None:
-                    continue  # recorded before (a retried or raced task): nothing to repeat
-                escalation.actions, changed = _apply_actions(
-                    run=run, escalation=escalation, due=due
-                )
-                _pause_for_fault_tests()
-                events.append(_escalation_event(ticket=ticket, due=due, escalation=escalation))
+            for due, escalation, changed in fired_now:
                 fired.add((due.level.metric, f"{due.level.threshold:.2f}"))
                 outcome.fired.append(escalation)
                 retargeted = retargeted or "priority" in changed
                 report_changed = report_changed or bool(changed)
-            if events:
-                Escalation.objects.bulk_update(
-                    [e for e in recorded if e is not None], ["actions"], batch_size=100
+            if fired_now:
+                Event.objects.bulk_create(
+                    _escalation_event(ticket=ticket, due=due, escalation=escalation)
+                    for due, escalation, _changed in fired_now
                 )
-                Event.objects.bulk_create(events)
             if not retargeted:
                 # The rows in hand are current: compute the next instant from them.
                 next_at = sla_services.next_event_for_clocks(
@@ -236,48 +229,55 @@ def _due_levels(
     return due
 
 
-def _escalation_row(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation:
-    return Escalation(
-        ticket=ticket,
-        metric=due.level.metric,
-        threshold=due.level.threshold,
-        level=due.level,
-        due_at=due.due_at,
-        fired_at=now,
-        actions=[],
-    )
+def _fire_levels(*, run: _Run, due_levels: list[_DueLevel]) -> list[tuple]:
+    """Apply each due level's actions and record it; return (due, escalation, changed) for
+    the levels fired now.
 
-
-def _record_levels(
-    *, ticket: Ticket, due_levels: list[_DueLevel], now: datetime
-) -> list[Escalation | None]:
-    """Insert one Escalation row per due level; None where the level was recorded before.
-
-    One INSERT under a savepoint. The ticket row lock and the `fired` set read under it make a
-    unique violation all but impossible; should one happen anyway (a writer that did not take
-    the row lock), the savepoint keeps the transaction usable and each level is retried alone
-    under its own savepoint, so the constraint decides and nothing fires twice.
+    All levels go under one savepoint and their rows in one INSERT. The ticket row lock and
+    the `fired` set read under it make a unique violation all but impossible; should one
+    happen anyway (a writer that did not take the row lock), the savepoint undoes this
+    batch — actions included — and each level is retried alone under its own savepoint, so
+    the constraint decides and nothing is applied or recorded twice.
     """
     if not due_levels:
         return []
     try:
         with transaction.atomic():
-            return Escalation.objects.bulk_create(
-                [_escalation_row(ticket=ticket, due=due, now=now) for due in due_levels]
+            applied = [_apply_actions(run=run, due=due) for due in due_levels]
+            rows = Escalation.objects.bulk_create(
+                _escalation_row(run=run, due=due, actions=details)
+                for due, (details, _changed) in zip(due_levels, applied, strict=True)
             )
+            return [
+                (due, row, changed)
+                for due, row, (_details, changed) in zip(due_levels, rows, applied, strict=True)
+            ]
     except IntegrityError:
-        return [_record_level(ticket=ticket, due=due, now=now) for due in due_levels]
+        return [fired for due in due_levels if (fired := _fire_level(run=run, due=due))]
 
 
-def _record_level(*, ticket: Ticket, due: _DueLevel, now: datetime) -> Escalation | None:
-    """Insert the level's Escalation row, or return None if it exists already."""
+def _fire_level(*, run: _Run, due: _DueLevel) -> tuple | None:
+    """One level under its own savepoint; None if it was recorded before."""
     try:
         with transaction.atomic():
-            row = _escalation_row(ticket=ticket, due=due, now=now)
+            details, changed = _apply_actions(run=run, due=due)
+            row = _escalation_row(run=run, due=due, actions=details)
             row.save(force_insert=True)
-            return row
+            return due, row, changed
     except IntegrityError:
         return None
+
+
+def _escalation_row(*, run: _Run, due: _DueLevel, actions: list) -> Escalation:
+    return Escalation(
+        ticket=run.ticket,
+        metric=due.level.metric,
+        threshold=due.level.threshold,
+        level=due.level,
+        due_at=due.due_at,
+        fired_at=run.now,
+        actions=actions,
+    )
 
 
 def _escalation_event(*, ticket: Ticket, due: _DueLevel, escalation: Escalation) -> Event:
@@ -296,7 +296,7 @@ def _escalation_event(*, ticket: Ticket, due: _DueLevel, escalation: Escalation)
     )
 
 
-def _apply_actions(*, run: _Run, escalation: Escalation, due: _DueLevel) -> tuple[list, set]:
+def _apply_actions(*, run: _Run, due: _DueLevel) -> tuple[list, set]:
     """Apply the level's actions in ACTION_ORDER; return what was done and which ticket
     fields changed ("priority", "assignee")."""
     ticket, now = run.ticket, run.now
@@ -319,17 +319,20 @@ def _apply_actions(*, run: _Run, escalation: Escalation, due: _DueLevel) -> tupl
                 changed.add("assignee")
         else:
             recipients = _recipients(run=run, action=action)
-            # The key holds the new Escalation's id, so no notification for it can exist yet.
+            # One key per (ticket, metric, level) — the Escalation row's own identity — so even
+            # a level fired again after a crash could not notify anyone twice. It cannot exist
+            # yet: the level is unrecorded and we hold the ticket row.
             notify(
                 recipients=recipients,
                 ticket=ticket,
                 message=_escalation_message(ticket=ticket, level=due.level),
-                dedupe_key=f"esc:{escalation.pk}",
+                dedupe_key=f"esc:{ticket.pk}:{due.level.metric}:{due.level.threshold:.2f}",
                 now=now,
                 new_cause=True,
             )
             detail = {"recipients": sorted(user.username for user in recipients)}
         details.append({"action": str(action), **detail})
+    _pause_for_fault_tests()
     return details, changed
 
 
@@ -410,9 +413,9 @@ def _escalation_message(*, ticket: Ticket, level: LadderLevel) -> str:
 
 def _pause_for_fault_tests() -> None:
     """Test seam for tests/test_worker_faults.py: while the file named by the setting
-    SLA_ESCALATION_TEST_PAUSE_FILE exists, hold the open firing transaction (the Escalation
-    and Notification rows are written, nothing is committed) so a test can SIGKILL the worker
-    at exactly this point. Empty setting (the default): no effect."""
+    SLA_ESCALATION_TEST_PAUSE_FILE exists, hold the open firing transaction (the level's
+    actions are applied and its Notification rows written, nothing is committed) so a test can
+    SIGKILL the worker at exactly this point. Empty setting (the default): no effect."""
     path = getattr(settings, "SLA_ESCALATION_TEST_PAUSE_FILE", "")
     if not path or not os.path.exists(path):
         return
@@ -487,6 +490,15 @@ def _watermark_key() -> str:
     return f"sla:scheduled-upto:{connection.settings_dict['NAME']}"
 
 
+def near_instants(*, start: datetime, end: datetime):
+    """(ticket id, next SLA event) pairs with start < instant ≤ end (partial index range)."""
+    return (
+        Ticket.objects.filter(next_sla_event_at__gt=start, next_sla_event_at__lte=end)
+        .order_by("next_sla_event_at")
+        .values_list("pk", "next_sla_event_at")
+    )
+
+
 def sla_schedule_near(*, now: datetime) -> int:
     """Publish an ETA task for every next-SLA-event instant entering the horizon.
 
@@ -507,9 +519,7 @@ def sla_schedule_near(*, now: datetime) -> int:
         watermark = None
     if watermark is not None and now < watermark <= horizon_end:
         start = watermark
-    rows = Ticket.objects.filter(
-        next_sla_event_at__gt=start, next_sla_event_at__lte=horizon_end
-    ).values_list("pk", "next_sla_event_at")
+    rows = near_instants(start=start, end=horizon_end)
     published = 0
     all_published = True
     for ticket_id, at in rows.iterator(chunk_size=2000):

@@ -84,6 +84,14 @@ def business_calendar(calendar_id: int) -> BusinessCalendar:
     return built
 
 
+def business_calendar_of(calendar: Calendar) -> BusinessCalendar:
+    """`business_calendar` for a Calendar row the caller has just read (e.g. through
+    select_related): its `updated_at` is the freshness check, so a cached calendar costs no
+    query (the escalation workers fire many tickets per second against few calendars)."""
+    cached = _calendar_cache.get((calendar.pk, calendar.updated_at))
+    return cached if cached is not None else business_calendar(calendar.pk)
+
+
 def threshold_duration(*, target: timedelta, threshold: Decimal) -> timedelta:
     """threshold × target, rounded up to the microsecond so 'elapsed ≥ it' is never early."""
     target_us = (target.days * 86_400 + target.seconds) * 1_000_000 + target.microseconds

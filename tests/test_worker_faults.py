@@ -272,14 +272,19 @@ def service(org):
 
 
 def file_ticket(org, service, *, ago: timedelta, title: str = "Server down") -> Ticket:
-    """A P3 request filed `ago` ago, assigned to the IT agent (through the services)."""
+    """A P3 request filed `ago` ago, assigned to the IT agent (through the services).
+
+    One transaction: the ETA task queued on commit must not reach a worker before the
+    assignment, or the firing would hold the row the assignment waits for.
+    """
     filed_at = timezone.now() - ago
-    ticket = services.ticket_create(
-        requester=org.employee, service=service, title=title, now=filed_at
-    )
-    return services.ticket_assign(
-        ticket=ticket, actor=org.it_lead, assignee=org.it_agent, now=filed_at
-    )
+    with transaction.atomic():
+        ticket = services.ticket_create(
+            requester=org.employee, service=service, title=title, now=filed_at
+        )
+        return services.ticket_assign(
+            ticket=ticket, actor=org.it_lead, assignee=org.it_agent, now=filed_at
+        )
 
 
 def levels(ticket) -> list[str]:
