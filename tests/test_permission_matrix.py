@@ -60,7 +60,7 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -131,11 +131,29 @@ class World:
     internal_file: Any
     notification: Any
     calendar: Any
+    media_root: Any = None
+    # Objects a row makes lazily (inside the test's savepoint); emptied before every test.
     extra: dict = field(default_factory=dict)
 
 
-@pytest.fixture
-def world(db) -> World:
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once for the module inside a transaction rolled back at its end; every test
+    then runs in its own savepoint on top (the `db` fixture), and every request in another."""
+    media_root = tmp_path_factory.mktemp("matrix-media")
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=media_root):
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            built = _build_world()
+            built.media_root = media_root
+            yield built
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+def _build_world() -> World:
     org = factories.build_org()
     ticket = ticket_services.ticket_create(
         requester=org.employee,
@@ -587,8 +605,14 @@ def url_for(route: Route, table_row: Row, w: World) -> str:
     return reverse(route.name, kwargs=kwargs)
 
 
+_CLIENTS: dict[str, Client] = {}
+
+
 def request_as(role: str, method: str, url: str, data, w: World, *, api: bool):
-    client = Client()
+    # One client per role for the whole module: a new Client builds a new request handler,
+    # and WhiteNoise scans every static file then (most of the time of a request).
+    client = _CLIENTS.setdefault(role, Client())
+    client.cookies.clear()
     if role != "anon":
         client.force_login(getattr(w.org, ROLE_USERS[role]))
     cache.clear()  # DRF throttling counts live in the cache
@@ -639,8 +663,10 @@ def test_every_page_row_checks_get_and_post():
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=lambda r: r.pattern)
-def test_route_answers_each_role_as_the_table_says(route, world, settings):
+def test_route_answers_each_role_as_the_table_says(route, world, db, settings):
     settings.AXES_ENABLED = False
+    settings.MEDIA_ROOT = world.media_root
+    world.extra.clear()
     table_row = TABLE.get(route.key)
     assert table_row is not None, f"{route.key} has no row"
     url = url_for(route, table_row, world)
