@@ -162,9 +162,7 @@ def build_workloads() -> list[Workload]:
     detail_paths = []
     create_body = None
     if api_list:
-        for ref, pk in refs:
-            for key in (ref, pk):
-                detail_paths.append(f"{api_list}{key}/")
+        detail_paths = [f"{api_list}{ref}/" for ref, _ in refs]
         service = Service.objects.filter(department=it, confidential=False).first()
         create_body = {
             "service": service.pk,

@@ -164,9 +164,11 @@ class ServiceChangeForm(forms.Form):
 
     def __init__(self, *args, department_id: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = Service.objects.filter(
-            department_id=department_id, active=True
-        ).order_by("name")
+        self.fields["service"].queryset = (
+            Service.objects.filter(department_id=department_id, active=True)
+            .select_related("department")  # str(service) shows the department code
+            .order_by("name")
+        )
 
 
 class WatcherForm(forms.Form):

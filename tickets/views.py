@@ -375,12 +375,11 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
     ]
     is_requester = ticket.requester_id == user.pk
     watchers = list(ticket.watchers.all())
+    ratings = list(ticket.ratings.all())  # one query for both uses below
     already_rated = ticket.resolution_count and any(
-        r.resolution_number == ticket.resolution_count for r in ticket.ratings.all()
+        r.resolution_number == ticket.resolution_count for r in ratings
     )
-    rating = next(
-        (r for r in ticket.ratings.all() if r.resolution_number == ticket.resolution_count), None
-    )
+    rating = next((r for r in ratings if r.resolution_number == ticket.resolution_count), None)
     context = {
         "ticket": ticket,
         "sla": lens.summary(ticket),
