@@ -172,3 +172,11 @@ def test_rolled_back_change_leaves_rollups_untouched(org, ticket, monday_10):
         raise RuntimeError("abort")
     assert report_services.rollups_stored() == before
     assert_rollups_match_raw()
+
+
+def test_bulk_seeding_leaves_exact_rollups(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo", "--tickets", "120", "--history", "10", verbosity=0)
+    assert TicketFact.objects.count() == 130
+    assert_rollups_match_raw()
