@@ -207,21 +207,46 @@ def rollup_rebuild(*, progress=None) -> int:
         for model, _, _ in facts.TABLES:
             model.objects.all().delete()
         totals: dict[tuple[type, tuple], dict[str, int]] = {}
-        pending: list[TicketFact] = []
+        fact_columns = ("ticket_id", *facts.FACT_FIELDS)
+        pending: list[tuple] = []
         count = 0
         for ticket_id, fact in iter_raw_facts(progress=progress):
-            pending.append(TicketFact(ticket_id=ticket_id, **fact))
+            pending.append((ticket_id, *(fact[name] for name in facts.FACT_FIELDS)))
             facts.accumulate(totals, fact)
             count += 1
             if len(pending) >= REBUILD_BATCH:
-                TicketFact.objects.bulk_create(pending)
+                _insert_rows(TicketFact, fact_columns, pending)
                 pending = []
-        TicketFact.objects.bulk_create(pending)
-        for model, key_fields, _ in facts.TABLES:
+        _insert_rows(TicketFact, fact_columns, pending)
+        for model, key_fields, value_fields in facts.TABLES:
             rows = [
-                model(**dict(zip(key_fields, key, strict=True)), **values)
+                (*key, *(values.get(name, 0) for name in value_fields))
                 for (row_model, key), values in totals.items()
                 if row_model is model and any(values.values())
             ]
-            model.objects.bulk_create(rows, batch_size=REBUILD_BATCH)
+            _insert_rows(model, (*key_fields, *value_fields), rows)
     return count
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert plain value tuples. On PostgreSQL one multi-row INSERT per page (execute_values),
+    which is several times faster than building model instances for a million rows."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        from psycopg2.extras import execute_values
+
+        quote = connection.ops.quote_name
+        sql = (
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(c) for c in columns)}) VALUES %s"
+        )
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), REBUILD_BATCH):
+                execute_values(
+                    cursor.cursor, sql, rows[start : start + REBUILD_BATCH], page_size=1000
+                )
+        return
+    model.objects.bulk_create(
+        [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
+    )
