@@ -497,6 +497,9 @@ def low_ratings(*, scope: Scope, period: Period, limit: int = 20) -> list[Satisf
         ticket__created_at__gte=period.start_instant(),
         ticket__created_at__lt=period.end_instant(),
     ).exclude(comment="")
+    # Issue 9: a comment is the content of a confidential request; its rating still counts in
+    # the figures, but its words are not listed on a dashboard.
+    queryset = queryset.exclude(ticket__confidential=True)
     if scope.supplier_ids is not None:
         queryset = queryset.filter(supplier_department_id__in=scope.supplier_ids)
     if scope.exclude_supplier_ids:

@@ -121,6 +121,16 @@ def can_see_internal_notes(user, ticket) -> bool:
     return can_work_ticket(user, ticket)
 
 
+def can_be_assigned(user, ticket) -> bool:
+    """Agents of the supplier department; on a confidential request only its named handlers
+    (and admins), so assigning never widens who sees it."""
+    if not is_agent_of(user, ticket.supplier_department_id):
+        return False
+    if not ticket.confidential or is_admin(user):
+        return True
+    return ticket.service.handlers.filter(pk=user.pk).exists()
+
+
 def can_view_attachment(user, attachment) -> bool:
     """Whoever may see the ticket; files of internal notes only for who may see the notes."""
     ticket = attachment.ticket

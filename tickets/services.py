@@ -297,6 +297,11 @@ def ticket_assign(*, ticket: Ticket, actor, assignee, now: datetime | None = Non
                 % {"name": assignee, "dept": ticket.supplier_department},
                 field="assignee",
             )
+        if assignee is not None and not permissions.can_be_assigned(assignee, ticket):
+            raise DomainError(
+                _("This request is confidential: only its named handlers can be assigned."),
+                field="assignee",
+            )
         if ticket.assignee_id == (assignee.pk if assignee else None):
             return ticket
         before = ticket.assignee.username if ticket.assignee else None

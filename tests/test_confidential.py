@@ -1,0 +1,185 @@
+"""Confidential requests (issue 9 §2): visible only to the requester and the supplier
+department's named handlers (and admins) — not to every agent of the department, not to its
+lead, not to the customer department's lead, not in dashboard lists; counts still include them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from departments.models import Membership, Service
+from reports import selectors as report_selectors
+from servicedesk import permissions
+from servicedesk.errors import DomainError
+from tests.factories import MembershipFactory, UserFactory
+from tickets import selectors, services
+
+SECRET_TITLE = "Grievance about my manager Zebulon"
+
+
+@pytest.fixture
+def people(org):
+    hr_lead = UserFactory(username="hrlead", home_department=org.hr)
+    MembershipFactory(user=hr_lead, department=org.hr, role=Membership.Role.LEAD)
+    hr_colleague = UserFactory(username="hrcolleague", home_department=org.hr)
+    MembershipFactory(user=hr_colleague, department=org.hr)
+    return {"hr_lead": hr_lead, "hr_colleague": hr_colleague}
+
+
+@pytest.fixture
+def grievances(org):
+    service = Service.objects.create(department=org.hr, name="Grievance", confidential=True)
+    service.handlers.add(org.hr_agent)
+    return service
+
+
+@pytest.fixture
+def secret(org, grievances):
+    return services.ticket_create(
+        requester=org.employee, service=grievances, title=SECRET_TITLE, description="details"
+    )
+
+
+ALLOWED = ["employee", "hr_agent", "admin"]
+REFUSED = ["hr_lead", "hr_colleague", "finance_lead", "it_agent", "it_lead", "outsider"]
+
+
+def _user(org, people, who):
+    return people.get(who) or getattr(org, who)
+
+
+def test_ticket_snapshots_the_confidential_flag(secret):
+    assert secret.confidential is True
+
+
+@pytest.mark.parametrize("who", ALLOWED)
+def test_requester_handler_and_admin_see_it(client, org, people, secret, who):
+    user = _user(org, people, who)
+    assert permissions.can_view_ticket(user, secret)
+    assert selectors.ticket_list(user=user).filter(pk=secret.pk).exists()
+    client.force_login(user)
+    assert client.get(reverse("ticket_detail", args=[secret.reference])).status_code == 200
+
+
+@pytest.mark.parametrize("who", REFUSED)
+def test_nobody_else_sees_it_anywhere(client, org, people, secret, who):
+    user = _user(org, people, who)
+    assert not permissions.can_view_ticket(user, secret)
+    assert not selectors.ticket_list(user=user).filter(pk=secret.pk).exists()
+    client.force_login(user)
+    assert client.get(reverse("ticket_detail", args=[secret.reference])).status_code == 404
+    api = client.get(f"/api/v1/tickets/{secret.reference}/")
+    assert api.status_code == 404
+    listing = client.get("/api/v1/tickets/", {"page_size": 500})
+    assert secret.reference not in listing.content.decode()
+    comments = client.get(f"/api/v1/tickets/{secret.reference}/comments/")
+    assert comments.status_code == 404
+
+
+@pytest.mark.parametrize("who", ["hr_lead", "hr_colleague"])
+def test_department_queue_and_search_do_not_show_it(client, org, people, secret, who):
+    client.force_login(people[who])
+    for params in ({}, {"q": "Zebulon"}, {"q": secret.reference}, {"status": "all"}):
+        page = client.get(reverse("queue"), params)
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert SECRET_TITLE not in body and f">{secret.reference}<" not in body
+
+
+def test_a_watcher_outside_the_handlers_still_gets_404(client, org, secret):
+    services.ticket_set_watcher(ticket=secret, actor=org.hr_agent, user=org.outsider)
+    client.force_login(org.outsider)
+    assert client.get(reverse("ticket_detail", args=[secret.reference])).status_code == 404
+
+
+def test_only_named_handlers_can_be_assigned(org, people, secret):
+    with pytest.raises(DomainError):
+        services.ticket_assign(ticket=secret, actor=org.hr_agent, assignee=people["hr_colleague"])
+    services.ticket_assign(ticket=secret, actor=org.hr_agent, assignee=org.hr_agent)
+    secret.refresh_from_db()
+    assert secret.assignee == org.hr_agent
+    assert not permissions.can_view_ticket(people["hr_colleague"], secret)
+
+
+def test_moving_a_ticket_to_a_confidential_service_makes_it_confidential(org, grievances):
+    plain = Service.objects.create(department=org.hr, name="Letters")
+    ticket = services.ticket_create(requester=org.employee, service=plain, title="Letter")
+    assert permissions.can_view_ticket(org.hr_agent, ticket)
+    ticket = services.ticket_change_service(ticket=ticket, actor=org.hr_agent, service=grievances)
+    assert ticket.confidential
+    moved_back = services.ticket_change_service(ticket=ticket, actor=org.hr_agent, service=plain)
+    assert moved_back.confidential  # once confidential, always confidential
+
+
+# --- Dashboards: counts include it, lists do not ---------------------------------------------
+
+
+def test_supplier_dashboard_counts_it(org, secret):
+    scope = report_selectors.department_scope(org.hr, "supplier")
+    assert report_selectors.live_figures(scope=scope)["open"] == 1
+
+
+def test_customer_dashboard_counts_it(org, secret):
+    scope = report_selectors.department_scope(org.finance, "customer")
+    assert report_selectors.live_figures(scope=scope)["open"] == 1
+
+
+@pytest.mark.parametrize(
+    ("who", "side", "department"),
+    [("hr_lead", "supplier", "hr"), ("finance_lead", "customer", "finance")],
+)
+def test_dashboard_drill_down_does_not_list_it(client, org, people, secret, who, side, department):
+    user = _user(org, people, who)
+    filters = {f"{side}_department": getattr(org, department)}
+    listed = report_selectors.dashboard_tickets(user=user, filters=filters)
+    assert not listed.filter(pk=secret.pk).exists()
+    client.force_login(user)
+    page = client.get(reverse("reports:tickets"), {side: department})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert secret.reference not in body and "Zebulon" not in body
+
+
+def test_dashboard_drill_down_lists_it_for_the_handler_when_lead(client, org, secret):
+    Membership.objects.filter(user=org.hr_agent, department=org.hr).update(role="lead")
+    client.force_login(org.hr_agent)
+    page = client.get(reverse("reports:tickets"), {"supplier": "hr"})
+    assert secret.reference in page.content.decode()
+
+
+def _rate_badly(org, ticket):
+    services.ticket_transition(ticket=ticket, actor=org.hr_agent, to_status="open")
+    services.ticket_transition(ticket=ticket, actor=org.hr_agent, to_status="resolved")
+    services.ticket_rate(
+        ticket=ticket, actor=org.employee, rating=1, comment="Zebulon still shouts at me"
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "url"),
+    [
+        ("hr_lead", lambda: reverse("reports:department", args=["hr", "supplier"])),
+        ("finance_lead", lambda: reverse("reports:department", args=["finance", "customer"])),
+        ("hr_lead", lambda: reverse("reports:satisfaction")),
+        ("finance_lead", lambda: reverse("reports:satisfaction")),
+        ("admin", lambda: reverse("reports:satisfaction")),
+    ],
+)
+def test_low_rating_comment_of_a_confidential_request_is_not_shown(
+    client, org, people, secret, who, url
+):
+    _rate_badly(org, secret)
+    client.force_login(_user(org, people, who))
+    page = client.get(url())
+    assert page.status_code == 200
+    assert "Zebulon" not in page.content.decode()
+
+
+def test_low_rating_comment_of_an_ordinary_request_is_shown(client, org, people):
+    plain = Service.objects.create(department=org.hr, name="Letters")
+    ticket = services.ticket_create(requester=org.employee, service=plain, title="Letter")
+    _rate_badly(org, ticket)
+    client.force_login(people["hr_lead"])
+    page = client.get(reverse("reports:department", args=["hr", "supplier"]))
+    assert "Zebulon still shouts" in page.content.decode()
