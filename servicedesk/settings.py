@@ -210,6 +210,8 @@ SLA_REPLAY_TIME_LIMIT_SECONDS = int(os.environ.get("SLA_REPLAY_TIME_LIMIT_SECOND
 CELERY_IMPORTS = ["slas.jobs"]
 # Due tickets the sweep reads per query (it loops until nothing is due).
 SLA_SWEEP_BATCH = int(os.environ.get("SLA_SWEEP_BATCH", 500))
+# Instants inside the horizon are fired by one drain task per slot of this many seconds.
+SLA_SLOT_SECONDS = float(os.environ.get("SLA_SLOT_SECONDS", 1))
 # How often e-mails whose task never reached the broker are queued again.
 NOTIFICATION_EMAIL_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_EMAIL_SWEEP_SECONDS", 60))
 # Test seam only (tests/test_worker_faults.py): while this file exists the firing transaction

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,7 +33,7 @@ from slas.clock import BusinessCalendar
 from slas.models import Escalation, LadderAction, LadderLevel, Metric, SlaClock
 from slas.selectors import business_calendar_of, clock_elapsed, threshold_duration
 from tickets.models import Event, Ticket
-from tickets.notifications import notify
+from tickets.notifications import email_batch, notify
 from tickets.services import event_record
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ ACTION_ORDER = [
 # fired in the same transaction, a bounded number of rounds.
 MAX_ROUNDS = 6
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -437,6 +439,23 @@ def due_ticket_ids(*, now: datetime, limit: int) -> list[int]:
     )
 
 
+def _fire_one(ticket_id: int, now: datetime, outcome: SweepOutcome) -> EscalateOutcome | None:
+    """Fire one ticket for a sweep or a drain, isolating unexpected errors (logged; the ticket
+    stays due, so one bad row cannot stop escalation for everyone). A database outage is
+    raised for the task to retry."""
+    try:
+        result = sla_escalate(ticket_id=ticket_id, now=now)
+    except TRANSIENT_DB_ERRORS:
+        raise
+    except Exception:
+        outcome.failed += 1
+        logger.exception("escalating ticket %s failed; it stays due", ticket_id)
+        return None
+    outcome.fired += len(result.fired)
+    outcome.skipped_locked += int(result.locked)
+    return result
+
+
 def sla_sweep(
     *,
     now: datetime | None = None,
@@ -448,8 +467,6 @@ def sla_sweep(
 
     Several sweeps may run at once (several beats, a slow sweep overlapping the next): SKIP
     LOCKED makes them share the due tickets, the unique constraint keeps each level once.
-    A ticket that raises an unexpected error is logged and left due, so one bad row cannot
-    stop escalation for everyone; a database outage is raised for the task to retry.
     """
     started = time.monotonic()
     batch = batch or settings.SLA_SWEEP_BATCH
@@ -458,30 +475,65 @@ def sla_sweep(
     outcome = SweepOutcome()
     seen: set[int] = set()
     out_of_time = False
-    while not out_of_time:
-        ids = [
-            pk for pk in due_ticket_ids(now=now or timezone.now(), limit=batch) if pk not in seen
-        ]
-        if not ids:
-            break  # nothing due, or only tickets held by others (they are handled there)
-        outcome.due_found += len(ids)
-        for ticket_id in ids:
-            seen.add(ticket_id)
-            try:
-                result = sla_escalate(ticket_id=ticket_id, now=now or timezone.now())
-            except TRANSIENT_DB_ERRORS:
-                raise
-            except Exception:
-                outcome.failed += 1
-                logger.exception("escalating ticket %s failed; it stays due", ticket_id)
-                continue
-            outcome.fired += len(result.fired)
-            outcome.skipped_locked += int(result.locked)
-            if time.monotonic() - started > budget_seconds:
-                out_of_time = True
-                break
+    with email_batch():
+        while not out_of_time:
+            ids = [
+                pk
+                for pk in due_ticket_ids(now=now or timezone.now(), limit=batch)
+                if pk not in seen
+            ]
+            if not ids:
+                break  # nothing due, or only tickets held by others (they are handled there)
+            outcome.due_found += len(ids)
+            for ticket_id in ids:
+                seen.add(ticket_id)
+                _fire_one(ticket_id, now or timezone.now(), outcome)
+                if time.monotonic() - started > budget_seconds:
+                    out_of_time = True
+                    break
     if schedule:
         outcome.scheduled = sla_schedule_near(now=now or timezone.now())
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def sla_drain(*, until: datetime, batch: int = 50, budget_seconds: float = 30) -> SweepOutcome:
+    """Fire tickets as they fall due, up to the instant `until` (a scheduling slot's end).
+
+    The sweep queues one drain per slot of instants inside the horizon, to start at the
+    slot's first instant: it fires what is due, sleeps until the next instant of the slot,
+    fires again, and returns when the slot is over. One task and one e-mail task per slot
+    instead of one of each per ticket; the firing itself is still one ticket per transaction.
+    Drains overlapping in time share the work through SKIP LOCKED; each shuffles the tickets
+    due at the same moment so two of them rarely reach for the same row.
+    """
+    started = time.monotonic()
+    outcome = SweepOutcome()
+    attempts: dict[int, int] = {}
+    with email_batch():
+        while time.monotonic() - started < budget_seconds:
+            now = timezone.now()
+            rows = list(
+                Ticket.objects.filter(next_sla_event_at__lte=max(now, until))
+                .order_by("next_sla_event_at")
+                .values_list("pk", "next_sla_event_at")[:batch]
+            )
+            # A ticket is tried at most twice: once more after it fired, in case its next
+            # level falls inside this slot too; a locked or failing one is left to others.
+            due = [pk for pk, at in rows if at <= now and attempts.get(pk, 0) < 2]
+            if due:
+                outcome.due_found += len(due)
+                random.shuffle(due)
+                for ticket_id in due:
+                    result = _fire_one(ticket_id, timezone.now(), outcome)
+                    attempts[ticket_id] = attempts.get(ticket_id, 0) + (
+                        1 if result is not None and result.fired else 2
+                    )
+                continue
+            upcoming = [at for _pk, at in rows if at > now]
+            if not upcoming or now >= until:
+                break
+            time.sleep(max(0.0, (upcoming[0] - timezone.now()).total_seconds()))
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -500,15 +552,17 @@ def near_instants(*, start: datetime, end: datetime):
 
 
 def sla_schedule_near(*, now: datetime) -> int:
-    """Publish an ETA task for every next-SLA-event instant entering the horizon.
+    """Queue drains for the next-SLA-event instants entering the horizon; return how many.
 
     Instants that become near through a ticket change are scheduled by that change
     (`sla_refresh_next_event`); this covers instants that were far away when they were set.
-    A watermark (how far ahead has been scheduled) keeps each instant to one ETA task; it
-    lives in the cache, and losing it only means a few duplicate tasks, which are harmless.
-    It only advances when every publish succeeded, so a broker outage loses nothing.
+    They are grouped into slots of SLA_SLOT_SECONDS, one `sla_drain_slot` task per non-empty
+    slot with its ETA at the slot's first instant. A watermark (how far ahead has been
+    scheduled) keeps each instant to one slot; it lives in the cache, and losing it only
+    means a few duplicate drains, which are harmless. It only advances when every publish
+    succeeded, so a broker outage loses nothing (the sweep fires those when they fall due).
     """
-    from slas.tasks import publish_fire  # the tasks module imports this one
+    from slas.tasks import publish_drain  # the tasks module imports this one
 
     horizon_end = now + timedelta(seconds=settings.SLA_SCHEDULE_HORIZON_SECONDS)
     start = now
@@ -519,16 +573,18 @@ def sla_schedule_near(*, now: datetime) -> int:
         watermark = None
     if watermark is not None and now < watermark <= horizon_end:
         start = watermark
-    rows = near_instants(start=start, end=horizon_end)
+    slot_us = max(1, round(settings.SLA_SLOT_SECONDS * 1_000_000))
+    slots: dict[int, datetime] = {}
+    for _ticket_id, at in near_instants(start=start, end=horizon_end).iterator(chunk_size=5000):
+        slot = int((at - EPOCH) / timedelta(microseconds=1)) // slot_us
+        slots.setdefault(slot, at)  # instants come in order: the first is the earliest
     published = 0
-    all_published = True
-    for ticket_id, at in rows.iterator(chunk_size=2000):
-        if publish_fire(ticket_id=ticket_id, at=at):
-            published += 1
-        else:
-            all_published = False
-            break  # the broker is down: the sweep fires these when they fall due
-    if all_published:
+    for slot, first in sorted(slots.items()):
+        until = EPOCH + timedelta(microseconds=(slot + 1) * slot_us)
+        if not publish_drain(first=first, until=until):
+            break  # the broker is down: the watermark stays, nothing is lost
+        published += 1
+    else:
         try:
             cache.set(
                 _watermark_key(), horizon_end, timeout=2 * settings.SLA_SCHEDULE_HORIZON_SECONDS

@@ -62,6 +62,13 @@ def sla_fire_ticket(self, ticket_id: int, at: str | None = None) -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True, **RETRY)
+def sla_drain_slot(until: str) -> str:
+    """Fire tickets as they fall due until `until` (one scheduling slot, see sla_drain)."""
+    outcome = escalation.sla_drain(until=datetime.fromisoformat(until))
+    return f"fired {outcome.fired}"
+
+
+@shared_task(acks_late=True, ignore_result=True, **RETRY)
 def sla_sweep() -> dict:
     """Safety net (beat, every SLA_SWEEP_SECONDS): fire everything due, schedule the near."""
     outcome = escalation.sla_sweep()
@@ -78,3 +85,8 @@ def sla_sweep() -> dict:
 def publish_fire(*, ticket_id: int, at: datetime) -> bool:
     """Queue `sla_fire_ticket` to run at `at`; False (logged) if the broker is unreachable."""
     return publish(sla_fire_ticket, args=(ticket_id, at.isoformat()), eta=at)
+
+
+def publish_drain(*, first: datetime, until: datetime) -> bool:
+    """Queue `sla_drain_slot` to start at `first`; False (logged) if the broker is down."""
+    return publish(sla_drain_slot, args=(until.isoformat(),), eta=first)

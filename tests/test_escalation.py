@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection, transaction
+from django.utils import timezone
 
 from departments.models import Membership
 from slas import escalation
@@ -323,18 +324,76 @@ def test_concurrent_sweeps_fire_each_level_once(org, travel, broker, transaction
     assert Event.objects.filter(kind=Event.Kind.ESCALATION).count() == 24
 
 
-def test_sweep_schedules_an_eta_task_for_each_near_instant_once(org, travel, broker, settings):
+def test_sweep_queues_one_drain_per_slot_of_near_instants_once(org, travel, broker, settings):
     settings.SLA_SCHEDULE_HORIZON_SECONDS = 3600
-    travel(at(12, 10))
-    ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+    settings.SLA_SLOT_SECONDS = 1
+    for offset in (0, 0.2, 0.4, 5):  # three instants in one second, one in another
+        travel(at(12, 10) + offset * S)
+        services.ticket_create(requester=org.employee, service=org.service, title="x")
     drain()
     travel(at(12, 12) + 30 * S)
     escalation.sla_sweep(now=at(12, 12) + 30 * S)
     published = drain()
-    assert [(p.task, p.args[0]) for p in published] == [("slas.tasks.sla_fire_ticket", ticket.pk)]
-    assert published[0].eta.startswith("2026-01-12T12:00:00")  # 13:00 Berlin
+    assert [(p.task, p.eta, p.args) for p in published] == [
+        # 13:00 Berlin = 12:00 UTC: starts at the slot's first instant, drains to its end.
+        (
+            "slas.tasks.sla_drain_slot",
+            "2026-01-12T12:00:00+00:00",
+            ["2026-01-12T12:00:01+00:00"],
+        ),
+        (
+            "slas.tasks.sla_drain_slot",
+            "2026-01-12T12:00:05+00:00",
+            ["2026-01-12T12:00:06+00:00"],
+        ),
+    ]
     escalation.sla_sweep(now=at(12, 12) + 45 * S)  # the watermark: nothing twice
     assert drain() == []
+
+
+def test_drain_fires_each_ticket_when_it_falls_due_within_its_slot(org, travel, broker):
+    tickets = []
+    for offset in (0, 0.2, 0.4):
+        travel(at(12, 10) + offset * S)
+        tickets.append(
+            services.ticket_create(requester=org.employee, service=org.service, title="x")
+        )
+    travel(at(12, 13) + 0.5 * S)  # all three are due
+    outcome = escalation.sla_drain(until=at(12, 13) + S)
+    assert outcome.fired == 3
+    assert all(escalations(t) == [("first_response", "0.75")] for t in tickets)
+
+
+def test_drain_sleeps_until_the_next_instant_of_its_slot(org, broker):
+    from slas.services import calendar_save
+
+    always = calendar_save(name="Always", timezone_name="UTC", always_open=True)
+    service = ServiceFactory(department=org.it, standard=standard(name="24x7", calendar=always))
+    # The real clock: the 75 % level (3 h of P3's 4 h) falls due 0.3 s from now.
+    due_at = timezone.now() + 0.3 * S
+    ticket = services.ticket_create(
+        requester=org.employee, service=service, title="soon", now=due_at - 3 * H
+    )
+    escalation.sla_drain(until=due_at + S)
+    fired = Escalation.objects.get(ticket=ticket)
+    assert (fired.metric, fired.due_at) == ("first_response", due_at)
+    assert fired.fired_at >= due_at
+
+
+def test_drain_queues_one_email_task_for_all_it_fired(
+    org, travel, broker, django_capture_on_commit_callbacks, transactional_db
+):
+    for offset in (0, 0.2, 0.4):
+        travel(at(12, 10) + offset * S)
+        ticket = services.ticket_create(requester=org.employee, service=org.service, title="x")
+        services.ticket_assign(ticket=ticket, actor=org.it_lead, assignee=org.it_agent)
+    drain()
+    travel(at(12, 13) + 0.5 * S)
+    escalation.sla_drain(until=at(12, 13) + S)
+    [published] = drain()
+    assert published.task == "tickets.tasks.notification_send_emails"
+    assert sorted(published.args[0]) == sorted(Notification.objects.values_list("pk", flat=True))
+    assert len(published.args[0]) == 3
 
 
 # --- Tasks ------------------------------------------------------------------------------------

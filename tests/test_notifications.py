@@ -18,6 +18,7 @@ from tests.factories import UserFactory
 from tickets import services
 from tickets.models import Notification
 from tickets.notifications import (
+    email_batch,
     notification_mark_all_read,
     notify,
     unread_count,
@@ -286,3 +287,22 @@ def test_email_sweep_leaves_fresh_notifications_to_their_own_task(org, ticket, b
     with time_machine.travel(WHEN + timedelta(seconds=10), tick=False):
         assert notification_email_sweep.run() == 0
     assert drain() == []
+
+
+def test_email_batch_queues_one_task_for_the_committed_changes_only(
+    org, ticket, broker, transactional_db
+):
+    drain()
+    with email_batch():
+        with transaction.atomic():
+            notify(recipients=[org.it_agent], ticket=ticket, message="m", dedupe_key="a", now=WHEN)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            notify(recipients=[org.it_lead], ticket=ticket, message="m", dedupe_key="b", now=WHEN)
+            raise RuntimeError("rolled back")
+        with transaction.atomic():
+            notify(recipients=[org.it_lead], ticket=ticket, message="m", dedupe_key="c", now=WHEN)
+        assert drain() == []  # collected, not yet queued
+    [published] = drain()
+    assert sorted(published.args[0]) == sorted(
+        Notification.objects.filter(dedupe_key__in=["a", "c"]).values_list("pk", flat=True)
+    )

@@ -8,7 +8,9 @@ queued with `transaction.on_commit`, so a rolled-back change notifies nobody.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import transaction
@@ -17,6 +19,28 @@ from django.http import Http404
 
 from servicedesk import permissions
 from tickets.models import Notification, Ticket
+
+EMAIL_BATCH_SIZE = 200
+_email_batch = threading.local()
+
+
+@contextmanager
+def email_batch():
+    """Inside the block, e-mails of notifications whose transaction committed are queued as
+    one task per EMAIL_BATCH_SIZE instead of one per transaction (workers firing many tickets
+    in a row use it). Rolled-back transactions add nothing: collection happens on commit."""
+    previous = getattr(_email_batch, "ids", None)
+    collected: list[int] = []
+    _email_batch.ids = collected
+    try:
+        yield
+    finally:
+        _email_batch.ids = previous
+        if collected:
+            from tickets.tasks import publish_emails
+
+            publish_emails(notification_ids=collected)
+
 
 # --- Writes ---------------------------------------------------------------------------------
 
@@ -67,7 +91,14 @@ def notify(
         from tickets.tasks import publish_emails  # the tasks module imports this one
 
         def send() -> None:
-            publish_emails(notification_ids=ids)
+            collecting = getattr(_email_batch, "ids", None)
+            if collecting is None:
+                publish_emails(notification_ids=ids)
+            else:
+                collecting.extend(ids)
+                if len(collecting) >= EMAIL_BATCH_SIZE:
+                    publish_emails(notification_ids=list(collecting))
+                    collecting.clear()
 
         transaction.on_commit(send, robust=True)
     return ids
