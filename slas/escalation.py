@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -156,15 +157,22 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
             breached = _record_breaches(clocks=clocks, now=now)
             outcome.breached += breached
             report_changed = report_changed or bool(breached)
+            # The levels of the clocks' versions, each marked when this ticket has recorded
+            # its (metric, threshold) — under any version — in one query.
             levels = list(
-                LadderLevel.objects.filter(version_id__in={clock.version_id for clock in clocks})
-            )
-            fired = {
-                (metric, f"{threshold:.2f}")
-                for metric, threshold in Escalation.objects.filter(ticket=ticket).values_list(
-                    "metric", "threshold"
+                LadderLevel.objects.filter(
+                    version_id__in={clock.version_id for clock in clocks}
+                ).annotate(
+                    recorded=Exists(
+                        Escalation.objects.filter(
+                            ticket=ticket,
+                            metric=OuterRef("metric"),
+                            threshold=OuterRef("threshold"),
+                        )
+                    )
                 )
-            }
+            )
+            fired = {(level.metric, f"{level.threshold:.2f}") for level in levels if level.recorded}
             due_levels = _due_levels(clocks=clocks, levels=levels, fired=fired, run=run)
             fired_now = _fire_levels(run=run, due_levels=due_levels)
             retargeted = False
@@ -183,7 +191,10 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
                 next_at = sla_services.next_event_for_clocks(
                     clocks=clocks, levels=levels, fired=fired, calendar_for=run.calendar
                 )
-                sla_services.sla_store_next_event(ticket=ticket, next_at=next_at)
+                deadlines = [clock.deadline for clock in clocks if clock.deadline is not None]
+                sla_services.sla_store_next_event(
+                    ticket=ticket, next_at=next_at, deadline=min(deadlines, default=None)
+                )
                 break
         else:
             sla_services.sla_refresh_next_event(ticket=ticket)

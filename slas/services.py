@@ -221,14 +221,19 @@ def sla_refresh_next_event(*, ticket) -> None:
     sla_store_next_event(ticket=ticket, next_at=next_at)
 
 
-def sla_store_next_event(*, ticket, next_at: datetime | None) -> None:
+_QUERY = object()
+
+
+def sla_store_next_event(*, ticket, next_at: datetime | None, deadline=_QUERY) -> None:
     """Write `next_at` as the ticket's next SLA event (the escalation use case computes it
-    from rows it already holds) and schedule it precisely when it is near."""
+    from rows it already holds) and schedule it precisely when it is near. `deadline`, the
+    nearest deadline of the running clocks, is read here unless the caller has it."""
     # The queue's sort key (issue 10): the nearest deadline of the running clocks, kept with
     # every clock change because every clock change passes here.
-    deadline = SlaClock.objects.filter(
-        ticket_id=ticket.pk, status=SlaClock.Status.RUNNING, deadline__isnull=False
-    ).aggregate(first=Min("deadline"))["first"]
+    if deadline is _QUERY:
+        deadline = SlaClock.objects.filter(
+            ticket_id=ticket.pk, status=SlaClock.Status.RUNNING, deadline__isnull=False
+        ).aggregate(first=Min("deadline"))["first"]
     if ticket.next_sla_event_at != next_at or ticket.sla_deadline != deadline:
         ticket.sla_deadline = deadline
         type(ticket).objects.filter(pk=ticket.pk).update(
