@@ -148,3 +148,16 @@ def test_the_countdown_is_kept_live_by_the_script(browser, live_server):
     expect(page.locator(".ticket-head .badge.sla")).to_have_text(re.compile(r"Breached$"))
     assert "overdue" in countdown.get_attribute("class")
     assert page.console_errors == []
+
+
+def test_what_happens_next_follows_the_chosen_service(browser, live_server):
+    org = factories.build_org()
+    page = new_page(browser)
+    sign_in(page, live_server.url, "employee")
+    page.goto(f"{live_server.url}/tickets/new/?service={org.service.pk}")
+    panel = page.locator("[data-promise-panel]")
+    assert "IT receives your request" in panel.inner_text()
+    page.get_by_label("Service").select_option(str(org.hr_service.pk))
+    assert "HR receives your request" in panel.inner_text()
+    assert "First response within 4 business hours" in panel.inner_text()
+    assert page.console_errors == []

@@ -653,3 +653,22 @@ def test_ticket_page_query_budget(client, org, django_assert_max_num_queries):
     client.get(url)
     with django_assert_max_num_queries(24):
         client.get(url)
+
+
+def test_new_request_says_what_happens_next_for_the_chosen_service(client, org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        client.force_login(org.employee)
+        body = client.get(reverse("ticket_new") + f"?service={org.service.pk}").content.decode()
+    assert "What happens next" in body
+    assert "IT receives your request" in body
+    assert "First response within 4 business hours, by Mon 12 Jan, 14:00." in body
+    assert "Resolution within 2 business days, by Wed 14 Jan, 10:00." in body
+    # Every option carries its promise, so the panel follows another choice (app.js).
+    assert 'data-promise-first="First response within 4 business hours' in body
+    assert f'data-promise-department="{org.hr.name}"' in body
+
+
+def test_new_request_without_a_service_explains_the_steps(client, org):
+    client.force_login(org.employee)
+    body = client.get(reverse("ticket_new")).content.decode()
+    assert "Choose a service to see when to expect a first answer." in body

@@ -52,7 +52,10 @@ class MultipleFileField(forms.FileField):
 
 
 class ServiceSelect(forms.Select):
-    """Each option says whether requesters may pick the priority (read by static/js/app.js)."""
+    """Each option says whether requesters may pick the priority and, when the view supplies
+    `promises`, what the service promises (both read by static/js/app.js)."""
+
+    promises: dict[str, dict] | None = None
 
     def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
         option = super().create_option(name, value, label, selected, index, subindex, attrs)
@@ -62,6 +65,11 @@ class ServiceSelect(forms.Select):
             option["attrs"]["data-priority-choice"] = (
                 "1" if instance.requester_may_set_priority else "0"
             )
+            promise = (self.promises or {}).get(str(instance.pk))
+            if promise:
+                option["attrs"]["data-promise-department"] = promise["department"]
+                option["attrs"]["data-promise-first"] = promise["first"]
+                option["attrs"]["data-promise-resolution"] = promise["resolution"]
         return option
 
 

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -42,6 +43,7 @@ from tickets.forms import (
 from tickets.markdown import render_markdown
 from tickets.models import ALLOWED_TRANSITIONS, Status
 from tickets.pagination import CappedPaginator
+from tickets.templatetags.servicedesk import business_duration
 
 PAGE_SIZE = 25
 BULK_LIMIT = 100
@@ -309,12 +311,55 @@ def ticket_new(request):
             initial["service"] = int(service_id)
         form = TicketCreateForm(initial=initial)
     status = 400 if form.is_bound and form.errors else 200
+    promises = _service_promises(lens=selectors.SlaLens(now=timezone.now()))
+    # Every option carries its promise so the "What happens next" panel follows the choice.
+    form.fields["service"].widget.promises = promises
+    chosen = str(form["service"].value() or "")
     return render(
         request,
         "tickets/ticket_new.html",
-        {"form": form, "preview_html": preview_html, "files_dropped": bool(request.FILES)},
+        {
+            "form": form,
+            "preview_html": preview_html,
+            "files_dropped": bool(request.FILES),
+            "promise": promises.get(chosen),
+        },
         status=status,
     )
+
+
+def _service_promises(*, lens: selectors.SlaLens) -> dict[str, dict]:
+    """Service id → what the requester can expect if filing now, in words."""
+    promises = {}
+    for department in _catalogue_with_standards(department_selectors.catalogue(), lens=lens):
+        for service in department.catalogue_services:
+            promise = service.promise
+            if promise is None:
+                text = {"first": _("No published service standard."), "resolution": ""}
+            else:
+                calendar = promise["calendar"]
+                text = {
+                    "first": _("First response within %(span)s, by %(when)s.")
+                    % {
+                        "span": business_duration(promise["first_response"], calendar),
+                        "when": date_format(
+                            timezone.localtime(promise["first_response_by"]), "D j M, H:i"
+                        ),
+                    },
+                    "resolution": _("Resolution within %(span)s, by %(when)s.")
+                    % {
+                        "span": business_duration(promise["resolution"], calendar),
+                        "when": date_format(
+                            timezone.localtime(promise["resolution_by"]), "D j M, H:i"
+                        ),
+                    },
+                }
+            promises[str(service.pk)] = {
+                "service": f"{department.name} · {service.name}",
+                "department": department.name,
+                **text,
+            }
+    return promises
 
 
 @login_required

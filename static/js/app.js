@@ -105,11 +105,28 @@
     var service = document.querySelector("select[name=service][id=id_service]");
     var priority = document.getElementById("id_priority");
     if (!service || !priority) return;
+    var panel = document.querySelector("[data-promise-panel]");
+    function showPromise(option) {
+      if (!panel || !option || !option.hasAttribute("data-promise-first")) return;
+      var department = panel.querySelector("[data-promise-department-text]");
+      var first = panel.querySelector("[data-promise-first-text]");
+      var resolution = panel.querySelector("[data-promise-resolution-text]");
+      if (department) {
+        department.textContent = department.getAttribute("data-template")
+          .replace("%(department)s", option.getAttribute("data-promise-department"));
+      }
+      if (first) first.textContent = option.getAttribute("data-promise-first");
+      if (resolution) {
+        resolution.textContent = option.getAttribute("data-promise-resolution");
+        resolution.hidden = !resolution.textContent;
+      }
+    }
     function sync() {
       var option = service.options[service.selectedIndex];
       var mayChoose = !option || option.getAttribute("data-priority-choice") !== "0";
       priority.disabled = !mayChoose;
       if (!mayChoose) priority.value = "";
+      showPromise(option);
     }
     service.addEventListener("change", sync);
     sync();
