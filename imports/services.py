@@ -735,8 +735,15 @@ class _Writer:
                     all_clocks.append(clock)
             SlaClock.objects.bulk_create(all_clocks, batch_size=5_000)
             self.summary.clocks_written += len(all_clocks)
-        # The queue's sort key (Ticket.sla_deadline) follows the clocks written above.
-        sla_services.sla_refresh_deadlines(ticket_ids=[t.pk for t in new_tickets + changed_tickets])
+        # The queue's sort key (Ticket.sla_deadline) follows the clocks written above: new
+        # tickets without a running clock keep NULL, the others are recomputed.
+        running = {
+            ticket_for[plan.source_key].pk
+            for plan, _known, clocks, _next in batch
+            if any(c.status == SlaClock.Status.RUNNING for c in clocks)
+        }
+        if self.engine == "replay":  # the live engine keeps it itself
+            sla_services.sla_refresh_deadlines(ticket_ids=running | {t.pk for t in changed_tickets})
         ImportedIncident.objects.bulk_create(records_new)
         if records_changed:
             ImportedIncident.objects.bulk_update(

@@ -85,14 +85,30 @@ def test_pure_replay_equals_the_live_engine(office_standard, cut_sample, source)
         assert any(next_events.values())
 
 
-def test_live_and_replay_imports_store_the_same_clocks(office_standard):
-    run_import(standard="Standard", engine="live")
+@pytest.mark.parametrize("source", ["full", "cut"])
+def test_live_and_replay_imports_store_the_same_clocks(office_standard, cut_sample, source):
+    path = cut_sample if source == "cut" else None
+    options = {"path": path} if path else {}
+    run_import(standard="Standard", engine="live", **options)
     live = _stored()
+    live_tickets = _ticket_sla_fields()
     Ticket.objects.filter(source_key__startswith="servicenow:").delete()
 
-    run_import(standard="Standard")
+    run_import(standard="Standard", recheck=True, **options)
 
     assert _stored() == live
+    assert _ticket_sla_fields() == live_tickets
+    if source == "cut":
+        assert any(sla_deadline for _next, sla_deadline, *_ in live_tickets.values())
+
+
+def _ticket_sla_fields() -> dict[str, tuple]:
+    return {
+        key: rest
+        for key, *rest in Ticket.objects.filter(source_key__startswith="servicenow:").values_list(
+            "source_key", "next_sla_event_at", "sla_deadline", "priority", "status"
+        )
+    }
 
 
 def test_imported_history_replays_to_the_stored_clocks(office_standard, cut_sample):
