@@ -228,3 +228,36 @@ def test_lead_option_opens_the_busiest_imported_groups_dashboards(std):
 def test_lead_option_with_an_unknown_account_is_refused(std):
     with pytest.raises(CommandError, match="no account named 'ghost'"):
         _command(str(SAMPLE), "--preset", "servicenow", *STD, "--lead", "ghost")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_rows_per_second_and_time_left():
+    from imports.progress import ProgressBar
+
+    terminal = _Terminal()
+    bar = ProgressBar(stream=terminal, label="Importing ")
+
+    bar(500, 1000)
+    bar(1000, 1000)
+    bar.close()
+
+    drawn = terminal.getvalue()
+    assert "500/1,000 rows" in drawn and "1,000/1,000 rows" in drawn
+    assert "rows/s" in drawn and "ETA " in drawn
+    assert drawn.endswith("\n")
+
+
+def test_progress_bar_stays_silent_when_not_on_a_terminal():
+    from imports.progress import ProgressBar
+
+    log = io.StringIO()
+    bar = ProgressBar(stream=log)
+
+    bar(10, 10)
+    bar.close()
+
+    assert log.getvalue() == ""
