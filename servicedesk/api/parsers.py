@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -14,6 +16,9 @@ def _check(value) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ParseError("JSON strings must be valid Unicode (no lone surrogates).") from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        # 1e999 is valid JSON syntax but parses to infinity, which no field can hold.
+        raise ParseError("JSON numbers must be finite.")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check(key)
