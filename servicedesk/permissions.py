@@ -310,14 +310,19 @@ def configurable_department_ids(user) -> set[int] | None:
         return None
     if not user or not user.is_authenticated:
         return set()
-    from departments.models import Department
+    cached = getattr(user, "_servicedesk_configurable", None)
+    if cached is None:
+        from departments.models import Department
 
-    leads = lead_department_ids(user)
-    return set(
-        Department.objects.filter(pk__in=leads, leads_may_configure=True).values_list(
-            "pk", flat=True
+        # Once per request object: the navigation asks on every page.
+        leads = lead_department_ids(user)
+        cached = set(
+            Department.objects.filter(pk__in=leads, leads_may_configure=True).values_list(
+                "pk", flat=True
+            )
         )
-    )
+        user._servicedesk_configurable = cached
+    return set(cached)
 
 
 def can_open_configuration(user) -> bool:
