@@ -124,3 +124,19 @@ def test_bad_service_input_answers_400_with_field_messages(org, payload, field):
     response = token_client(org.admin).post("/api/v1/services/", payload, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+@pytest.mark.parametrize("role", ["employee", "it_agent", "it_lead", "finance_lead", "admin"])
+def test_every_role_reads_departments_and_the_catalogue(org, role):
+    client = token_client(getattr(org, role))
+    assert client.get("/api/v1/departments/it/").status_code == 200
+    response = client.get(f"/api/v1/services/{org.service.pk}/")
+    assert response.status_code == 200
+    assert set(response.json()) == SERVICE_FIELDS
+
+
+@pytest.mark.parametrize("role", ["employee", "it_agent", "it_lead", "finance_lead", "admin"])
+def test_departments_are_read_only(org, role):
+    client = token_client(getattr(org, role))
+    assert client.post("/api/v1/departments/", {"name": "X"}, format="json").status_code == 405
+    assert client.delete("/api/v1/departments/it/").status_code == 405

@@ -541,3 +541,44 @@ def test_created_filters_accept_any_offset(org, monday_10):
     assert after.json()["count"] == 1
     before = client.get("/api/v1/tickets/", {"created_before": "2026-01-12T20:00:00+11:00"})
     assert before.json()["count"] == 0
+
+
+def test_a_watching_agent_of_another_department_sees_no_internal_notes(org):
+    ticket = _file(org)
+    services.ticket_set_watcher(ticket=ticket, actor=org.it_agent, user=org.hr_agent)
+    services.ticket_comment(ticket=ticket, author=org.it_agent, body="Secret", internal=True)
+    response = token_client(org.hr_agent).get(f"/api/v1/tickets/{ticket.reference}/comments/")
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("role", ["it_lead", "admin"])
+def test_leads_and_admins_see_internal_notes(org, role):
+    ticket = _file(org)
+    services.ticket_comment(ticket=ticket, author=org.it_agent, body="Secret", internal=True)
+    response = token_client(getattr(org, role)).get(f"/api/v1/tickets/{ticket.reference}/comments/")
+    assert [c["body"] for c in response.json()["results"]] == ["Secret"]
+
+
+def test_an_agents_note_with_open_opens_a_new_ticket_once(org):
+    ticket = _file(org)
+    response = token_client(org.it_agent).post(
+        f"/api/v1/tickets/{ticket.reference}/transition/",
+        {"status": "open", "note": "Looking into it"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "open"
+    assert Event.objects.filter(ticket=ticket, kind="status").count() == 1
+
+
+def test_a_transition_to_the_current_status_answers_400_even_with_a_note(org):
+    ticket = _file(org)
+    services.ticket_transition(ticket=ticket, actor=org.it_agent, to_status="open")
+    response = token_client(org.it_agent).post(
+        f"/api/v1/tickets/{ticket.reference}/transition/",
+        {"status": "open", "note": "Still open"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert not Comment.objects.filter(ticket=ticket).exists()  # rolled back with it

@@ -473,13 +473,17 @@ class TicketViewSet(
             data.is_valid(raise_exception=True)
             values = data.validated_data
             note = (values.get("note") or "").strip()
+            before = ticket.status
             if note:
                 # The note goes first: closing or cancelling ends public replies.
                 services.ticket_comment(
                     ticket=ticket, author=request.user, body=note, internal=values["internal"]
                 )
                 ticket.refresh_from_db()
-            if ticket.status != values["status"] or not note:
+            # A supplier's first public reply opens a new ticket by itself (and a requester's
+            # answer reopens a waiting one): then the asked-for change has already happened.
+            done_by_the_note = before != ticket.status == values["status"]
+            if not done_by_the_note:
                 services.ticket_transition(
                     ticket=ticket, actor=request.user, to_status=values["status"]
                 )
