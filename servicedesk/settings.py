@@ -204,7 +204,7 @@ SLA_SWEEP_SECONDS = float(os.environ.get("SLA_SWEEP_SECONDS", 15))
 SLA_SCHEDULE_HORIZON_SECONDS = float(os.environ.get("SLA_SCHEDULE_HORIZON_SECONDS", 120))
 # What-if replays (issue 7): up to this many tickets run inside the request, more become a
 # Celery job with a progress bar; a job's task may run this long before it is presumed dead.
-SLA_REPLAY_SYNC_LIMIT = int(os.environ.get("SLA_REPLAY_SYNC_LIMIT", 300))
+SLA_REPLAY_SYNC_LIMIT = int(os.environ.get("SLA_REPLAY_SYNC_LIMIT", 2000))
 SLA_REPLAY_TIME_LIMIT_SECONDS = int(os.environ.get("SLA_REPLAY_TIME_LIMIT_SECONDS", 1800))
 # Task modules outside the autodiscovered `<app>.tasks`.
 CELERY_IMPORTS = ["slas.jobs"]
