@@ -3,10 +3,11 @@
 `incidents_import` streams the file (see imports.reader), plans each incident in memory
 (imports.planning: every row validated, malformed rows set aside with their line numbers),
 computes its clocks by the live engine's rules (imports.replay) and writes incidents in
-batches: one transaction per batch, `bulk_create` per table, so an incident is either fully
-written or not at all. It is idempotent on `Ticket.source_key`: an incident whose rows and
-options are unchanged is skipped, a changed one is updated (new rows appended as events,
-ticket fields and clocks recomputed), never duplicated.
+batches: one transaction per batch, `bulk_create` per table (events by COPY on PostgreSQL),
+so an incident is either fully written or not at all. It is idempotent on
+`Ticket.source_key`: an incident whose rows and options are unchanged is skipped, a changed
+one is updated (new rows appended as events, ticket fields and clocks recomputed), never
+duplicated.
 """
 
 from __future__ import annotations
