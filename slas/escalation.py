@@ -8,7 +8,9 @@ half-way rolls everything back, so the level is still due and is fired again, on
 
 `sla_sweep` finds due tickets through the partial index on `Ticket.next_sla_event_at`
 (O(due tickets)) and fires them one row per transaction; it also hands instants entering the
-scheduling horizon to precise ETA tasks (see `sla_schedule_near`).
+scheduling horizon to drain tasks, one per slot of instants (`sla_schedule_near`,
+`sla_drain`), which fire each ticket as it falls due. README "Escalation design" has the
+whole picture.
 """
 
 from __future__ import annotations
