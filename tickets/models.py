@@ -129,9 +129,11 @@ class Ticket(models.Model):
                 fields=["supplier_department", "status", "-created_at"], name="ticket_queue"
             ),
             # The agent queue's default order, first page straight from the index (issue 10).
+            # A plain ascending column: PostgreSQL's B-tree default is ASC NULLS LAST, which the
+            # queue's ORDER BY asks for, and SQLite cannot spell NULLS LAST in an index.
             models.Index(
                 F("supplier_department_id"),
-                F("sla_deadline").asc(nulls_last=True),
+                F("sla_deadline"),
                 F("priority"),
                 F("created_at"),
                 F("id"),
