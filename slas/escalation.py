@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from departments.models import Membership, User
 from reports import services as report_services
+from servicedesk import permissions
 from slas import services as sla_services
 from slas.clock import BusinessCalendar
 from slas.models import Escalation, LadderAction, LadderLevel, Metric, SlaClock
@@ -378,6 +379,11 @@ def _reassign_to_lead(*, run: _Run) -> dict:
     """Hand the ticket to a lead of the supplier department (the assignee stays if it is one)."""
     ticket, now = run.ticket, run.now
     leads = run.leads_of(ticket.supplier_department_id)
+    if ticket.confidential:
+        # Issue 9: assigning must not widen who sees a confidential request.
+        leads = [lead for lead in leads if permissions.can_be_assigned(lead, ticket)]
+        if not leads:
+            return {"skipped": "no lead is a named handler of this confidential request"}
     if not leads:
         return {"skipped": "the supplier department has no lead"}
     if ticket.assignee_id in {lead.pk for lead in leads}:

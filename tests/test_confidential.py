@@ -183,3 +183,86 @@ def test_low_rating_comment_of_an_ordinary_request_is_shown(client, org, people)
     client.force_login(people["hr_lead"])
     page = client.get(reverse("reports:department", args=["hr", "supplier"]))
     assert "Zebulon still shouts" in page.content.decode()
+
+
+# --- Escalations and notifications ----------------------------------------------------------
+
+
+def test_notification_about_a_confidential_request_is_redacted_for_those_who_cannot_see_it(
+    org, people, secret
+):
+    from django.utils import timezone
+
+    from tickets.models import Notification
+    from tickets.notifications import notify
+
+    notify(
+        recipients=[org.hr_agent, people["hr_lead"], org.finance_lead],
+        ticket=secret,
+        message=f"{secret.reference} “{SECRET_TITLE}”: the resolution target is breached.",
+        dedupe_key="test-redaction",
+        now=timezone.now(),
+        email=False,
+    )
+    handler = Notification.objects.get(recipient=org.hr_agent)
+    assert handler.ticket == secret and "Zebulon" in handler.message
+    for lead in (people["hr_lead"], org.finance_lead):
+        notice = Notification.objects.get(recipient=lead)
+        assert notice.ticket is None
+        assert "Zebulon" not in notice.message and secret.reference not in notice.message
+        assert "confidential" in notice.message
+
+
+def test_escalation_of_a_confidential_request_tells_leads_nothing_and_assigns_no_outsider(
+    org, people
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from slas import escalation
+    from slas import services as sla_services
+    from tests import factories
+    from tickets.models import Notification
+
+    always = sla_services.calendar_save(name="24x7", timezone_name="UTC", always_open=True)
+    hour = timedelta(hours=1)
+    standard = factories.standard(
+        name="Grievances",
+        calendar=always,
+        targets={"P3": (hour, 2 * hour)},
+        ladder=[
+            (
+                "resolution",
+                1.0,
+                ["notify_supplier_lead", "notify_customer_lead", "reassign_to_lead"],
+            )
+        ],
+    )
+    service = Service.objects.create(
+        department=org.hr, name="Grievance", confidential=True, standard=standard
+    )
+    service.handlers.add(org.hr_agent)
+    filed_at = timezone.now() - 3 * hour
+    ticket = services.ticket_create(
+        requester=org.employee, service=service, title=SECRET_TITLE, now=filed_at
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=filed_at + 2 * hour + timedelta(seconds=1))
+    notices = Notification.objects.filter(recipient__in=[people["hr_lead"], org.finance_lead])
+    assert notices.count() == 2
+    for notice in notices:
+        assert notice.ticket is None and "Zebulon" not in notice.message
+    ticket.refresh_from_db()
+    assert ticket.assignee_id != people["hr_lead"].pk
+    assert not permissions.can_view_ticket(people["hr_lead"], ticket)
+
+
+@pytest.mark.parametrize(("who", "side"), [("hr_lead", "supplier"), ("finance_lead", "customer")])
+def test_csv_export_of_tickets_leaves_it_out(client, org, people, secret, who, side):
+    department = "hr" if side == "supplier" else "finance"
+    client.force_login(_user(org, people, who))
+    response = client.get(reverse("reports:export_csv", args=["tickets"]), {side: department})
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    assert "reference" in body  # the header row: the export ran
+    assert secret.reference not in body and "Zebulon" not in body

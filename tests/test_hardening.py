@@ -283,11 +283,10 @@ def test_api_authentication_is_session_and_token_only():
 
 
 def _production_env(**extra) -> dict:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECRET_KEY"}
-    }
+    # Only what a deployment would set: nothing the test process itself added (the browser
+    # tests set DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DATABASE_URL", "REDIS_URL"}
+    env = {key: value for key, value in os.environ.items() if key in keep}
     env.update(
         DJANGO_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(50),

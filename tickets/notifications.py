@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from servicedesk import permissions
 from tickets.models import Notification, Ticket
@@ -66,11 +67,24 @@ def notify(
     people = {user.pk: user for user in recipients if user is not None and user.is_active}
     if not people:
         return []
+    # Issue 9: the title and reference of a confidential request reach only those who may open
+    # it; anyone else an escalation names (a lead) gets a notice without them.
+    hidden = (
+        {pk for pk, user in people.items() if not permissions.can_view_ticket(user, ticket)}
+        if ticket is not None and ticket.confidential
+        else set()
+    )
+    redacted = (
+        _("A confidential request to %(dept)s needs attention; its named handlers know more.")
+        % {"dept": ticket.supplier_department.name}
+        if hidden
+        else ""
+    )
     rows = [
         Notification(
             recipient_id=user_id,
-            ticket=ticket,
-            message=message[:300],
+            ticket=None if user_id in hidden else ticket,
+            message=(redacted if user_id in hidden else message)[:300],
             dedupe_key=dedupe_key[:120],
             created_at=now,
         )
