@@ -13,42 +13,24 @@ from datetime import timedelta
 
 _MIN = 60
 _HOUR = 3600
+# Bucket 0 holds exactly zero (common: answered before the working day began), so a quantile
+# that lands there needs no read at all. Then narrow buckets, so that the one bucket a quantile
+# is read from holds a small share of the period's clocks.
+_MINUTES = (1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50)
+_HOURS = (
+    1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20,
+    22, 24, 28, 32, 36, 40, 44, 48, 56, 64, 72, 80, 90, 100, 120, 140, 160, 200, 250, 300,
+    400, 500, 700, 1000, 1500,
+)  # fmt: skip
 # Lower edges in seconds; bucket i holds [EDGES[i], EDGES[i + 1]), the last is open-ended.
-EDGES: tuple[int, ...] = (
+EDGES: tuple[float, ...] = (
     0,
-    5 * _MIN,
-    10 * _MIN,
-    15 * _MIN,
-    30 * _MIN,
-    45 * _MIN,
-    1 * _HOUR,
-    90 * _MIN,
-    2 * _HOUR,
-    3 * _HOUR,
-    4 * _HOUR,
-    5 * _HOUR,
-    6 * _HOUR,
-    8 * _HOUR,
-    10 * _HOUR,
-    12 * _HOUR,
-    16 * _HOUR,
-    20 * _HOUR,
-    24 * _HOUR,
-    32 * _HOUR,
-    40 * _HOUR,
-    48 * _HOUR,
-    64 * _HOUR,
-    80 * _HOUR,
-    100 * _HOUR,
-    120 * _HOUR,
-    160 * _HOUR,
-    200 * _HOUR,
-    300 * _HOUR,
-    400 * _HOUR,
-    600 * _HOUR,
-    1000 * _HOUR,
+    1e-6,
+    *(m * _MIN for m in _MINUTES),
+    *(h * _HOUR for h in _HOURS),
 )
 COUNT = len(EDGES)
+ZERO_BUCKET = 0
 
 
 def bucket_of(duration: timedelta) -> int:
@@ -58,14 +40,17 @@ def bucket_of(duration: timedelta) -> int:
 
 
 def bucket_label(index: int) -> str:
-    """A short human label such as "4–5 h" or "≥ 1000 h"."""
+    """A short human label such as "4–4.5 h", "0" or "≥ 1500 h"."""
 
-    def fmt(seconds: int) -> str:
+    def fmt(seconds: float) -> str:
         if seconds < _HOUR:
-            return f"{seconds // _MIN} min"
-        hours = seconds / _HOUR
-        return f"{hours:g} h"
+            return f"{seconds / _MIN:g} min"
+        return f"{seconds / _HOUR:g} h"
 
+    if index == ZERO_BUCKET:
+        return "0"
+    if index == 1:
+        return f"< {fmt(EDGES[2])}"
     low = EDGES[index]
     if index + 1 >= COUNT:
         return f"≥ {fmt(low)}"

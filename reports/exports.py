@@ -276,7 +276,7 @@ class ExportSpec:
         for index in range(buckets.COUNT):
             yield [
                 buckets.bucket_label(index),
-                buckets.EDGES[index],
+                0 if index <= 1 else int(buckets.EDGES[index]),
                 figures["first_response"]["histogram"][index],
                 figures["resolution"]["histogram"][index],
             ]

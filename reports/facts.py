@@ -18,7 +18,14 @@ from decimal import Decimal
 from django.utils import timezone
 
 from reports import buckets
-from reports.models import HISTOGRAM_FIELDS, AgentRollup, BacklogRollup, DailyRollup, Outcome
+from reports.models import (
+    HISTOGRAM_FIELDS,
+    AgentRollup,
+    BacklogRollup,
+    DailyRollup,
+    Outcome,
+    PairRollup,
+)
 from slas.models import LadderLevel, SlaClock
 from slas.selectors import threshold_duration
 from tickets.models import ACTIVE_STATUSES, Status
@@ -84,11 +91,14 @@ COUNTERS = ("filed", "open", "cancelled", "fr_met", "fr_breached", "res_met", "r
 DAILY_KEY = ("day", "supplier_id", "customer_id", "service_id", "priority")
 AGENT_KEY = ("day", "supplier_id", "assignee_id")
 BACKLOG_KEY = ("day", "supplier_id", "customer_id")
-DAILY_VALUES = COUNTERS + RATING_FIELDS + tuple(HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"])
+PAIR_KEY = ("day", "supplier_id", "customer_id")
+DAILY_VALUES = COUNTERS + RATING_FIELDS
+PAIR_VALUES = COUNTERS + RATING_FIELDS + tuple(HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"])
 AGENT_VALUES = COUNTERS + RATING_FIELDS
 BACKLOG_VALUES = ("open", "breached")
 TABLES: tuple[tuple[type, tuple[str, ...], tuple[str, ...]], ...] = (
     (DailyRollup, DAILY_KEY, DAILY_VALUES),
+    (PairRollup, PAIR_KEY, PAIR_VALUES),
     (AgentRollup, AGENT_KEY, AGENT_VALUES),
     (BacklogRollup, BACKLOG_KEY, BACKLOG_VALUES),
 )
@@ -217,12 +227,13 @@ def contributions(fact: dict | None) -> list[tuple[type, tuple, dict[str, int]]]
     }
     for name in RATING_FIELDS:
         counters[name] = fact[name]
-    daily = dict(counters)
+    pair = dict(counters)
     for prefix in ("fr", "res"):
         if fact[f"{prefix}_bucket"] is not None:
-            daily[f"{prefix}_h{fact[f'{prefix}_bucket']}"] = 1
+            pair[f"{prefix}_h{fact[f'{prefix}_bucket']}"] = 1
     result = [
-        (DailyRollup, tuple(fact[k] for k in DAILY_KEY), daily),
+        (DailyRollup, tuple(fact[k] for k in DAILY_KEY), counters),
+        (PairRollup, tuple(fact[k] for k in PAIR_KEY), pair),
         (AgentRollup, tuple(fact[k] for k in AGENT_KEY), counters),
     ]
     if fact["is_open"]:

@@ -25,16 +25,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, Sum
 from django.utils import timezone
 
 from departments.models import Department, Service, User
+from reports import buckets
 from reports.facts import RATING_FIELDS
 from reports.models import (
     HISTOGRAM_FIELDS,
     AgentRollup,
     BacklogRollup,
     DailyRollup,
+    PairRollup,
     TicketFact,
 )
 from tickets.models import SatisfactionRating
@@ -134,6 +136,7 @@ class Scope:
 
 
 DAILY_DIMS = ("supplier_id", "customer_id", "service_id", "priority")
+PAIR_DIMS = ("supplier_id", "customer_id")
 FACT_DIMS = ("supplier_id", "customer_id", "service_id", "priority", "assignee_id")
 AGENT_DIMS = ("supplier_id", "assignee_id")
 BACKLOG_DIMS = ("supplier_id", "customer_id")
@@ -264,6 +267,8 @@ def _quantile_values(
         before = 0
         for index, count in enumerate(histogram):
             if rank < before + count:
+                if index == buckets.ZERO_BUCKET:
+                    return timedelta(0)  # that bucket holds exactly zero: nothing to read
                 offset = rank - before
                 values = list(
                     TicketFact.objects.filter(
@@ -271,7 +276,8 @@ def _quantile_values(
                         _period_q(period),
                         **{f"{prefix}_bucket": index},
                     )
-                    .order_by(f"{prefix}_elapsed", "ticket_id")
+                    # Equal values may come in any order: the value at a rank is the same.
+                    .order_by(f"{prefix}_elapsed")
                     .values_list(f"{prefix}_elapsed", flat=True)[offset : offset + 2]
                 )
                 cache[rank] = values[0]
@@ -288,17 +294,52 @@ def _quantile_values(
     return result
 
 
+def _pairs_suffice(scope: Scope) -> bool:
+    """Whether the narrow day × supplier × customer roll-up answers for `scope`."""
+    return scope.service_id is None and not scope.priority
+
+
+def _rollup_for(scope: Scope):
+    if _pairs_suffice(scope):
+        return PairRollup.objects.filter(scope.q(dims=PAIR_DIMS))
+    return DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS))
+
+
+def _fact_histograms(*, scope: Scope, period: Period) -> dict[str, int]:
+    counts = dict.fromkeys(HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"], 0)
+    base = TicketFact.objects.filter(scope.q(dims=FACT_DIMS), _period_q(period))
+    for prefix in ("fr", "res"):
+        rows = (
+            base.filter(**{f"{prefix}_bucket__isnull": False})
+            .values(f"{prefix}_bucket")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for row in rows:
+            counts[f"{prefix}_h{row[f'{prefix}_bucket']}"] = row["n"]
+    return counts
+
+
 def sla_figures(
     *, scope: Scope, period: Period, now: datetime | None = None, overdue: list | None = None
 ) -> dict:
     """SPEC §3 compliance figures of `scope` in `period`; the one selector behind both the
     dashboards and `/api/v1/metrics/sla/`."""
     now = now or timezone.now()
-    histogram_names = HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"]
-    totals = _sum_fields(
-        DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period)),
-        [*COUNTERS, *RATING_FIELDS, *histogram_names],
-    )
+    if _pairs_suffice(scope):
+        histogram_names = HISTOGRAM_FIELDS["fr"] + HISTOGRAM_FIELDS["res"]
+        totals = _sum_fields(
+            PairRollup.objects.filter(scope.q(dims=PAIR_DIMS), _period_q(period)),
+            [*COUNTERS, *RATING_FIELDS, *histogram_names],
+        )
+    else:
+        # Filtered by service or priority (the API): counts from the five-dimension roll-up,
+        # the histograms from the facts of the period.
+        totals = _sum_fields(
+            DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period)),
+            [*COUNTERS, *RATING_FIELDS],
+        )
+        totals.update(_fact_histograms(scope=scope, period=period))
     overdue = _overdue(scope=scope, now=now, period=period, rows=overdue)
     tally = Tally()
     tally.add_row(totals)
@@ -408,7 +449,8 @@ def weekly_trend(
     first_week = min(_week_start(period.start), last_week - timedelta(weeks=min_weeks - 1))
     span = Period(first_week, last_week + timedelta(days=7))
     rows = (
-        DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(span))
+        _rollup_for(scope)
+        .filter(_period_q(span))
         .values("day")
         .annotate(**{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)})
     )
@@ -448,6 +490,8 @@ def breakdown(
     }[by]
     if by == "agent":
         queryset = AgentRollup.objects.filter(scope.q(dims=AGENT_DIMS), _period_q(period))
+    elif by in ("customer", "supplier"):
+        queryset = _rollup_for(scope).filter(_period_q(period))
     else:
         queryset = DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period))
     rows = queryset.values(column).annotate(
@@ -522,7 +566,7 @@ def organisation_pairs(
     them is the supplier or the customer (a lead's own rows).
     """
     now = now or timezone.now()
-    queryset = DailyRollup.objects.filter(_period_q(period))
+    queryset = PairRollup.objects.filter(_period_q(period))
     overdue_q = Q(next_deadline__lt=now) & _period_q(period)
     if department_ids is not None:
         mine = Q(supplier_id__in=department_ids) | Q(customer_id__in=department_ids)

@@ -159,19 +159,23 @@ def department_dashboard(request, slug, side):
     else:
         live_base = {"customer": department.slug, "not_supplier": department.slug}
     period_base = {**live_base, "filed_from": period.start, "filed_before": period.end}
+    fr_hist, res_hist = figures["first_response"]["histogram"], figures["resolution"]["histogram"]
+    used = [i for i in range(buckets.COUNT) if fr_hist[i] or res_hist[i]]
+    # The chart spans the buckets in use (there are many, most of them empty for a department).
+    shown = range(used[0], used[-1] + 1) if used else range(0)
     histogram_chart = {
         "type": "histogram",
-        "labels": [buckets.bucket_label(i) for i in range(buckets.COUNT)],
+        "labels": [buckets.bucket_label(i) for i in shown],
         "datasets": [
             {
                 "label": _("First response"),
-                "data": figures["first_response"]["histogram"],
+                "data": [fr_hist[i] for i in shown],
                 "kind": "bar",
                 "axis": "count",
             },
             {
                 "label": _("Resolution"),
-                "data": figures["resolution"]["histogram"],
+                "data": [res_hist[i] for i in shown],
                 "kind": "bar",
                 "axis": "count",
             },
@@ -224,15 +228,7 @@ def department_dashboard(request, slug, side):
         "low_ratings": selectors.low_ratings(scope=scope, period=period),
         "live_base": live_base,
         "period_base": period_base,
-        "histogram_rows": [
-            (
-                buckets.bucket_label(i),
-                figures["first_response"]["histogram"][i],
-                figures["resolution"]["histogram"][i],
-            )
-            for i in range(buckets.COUNT)
-            if figures["first_response"]["histogram"][i] or figures["resolution"]["histogram"][i]
-        ],
+        "histogram_rows": [(buckets.bucket_label(i), fr_hist[i], res_hist[i]) for i in used],
         "charts": {
             "trend": _chart_trend(trend),
             "backlog": backlog_chart,

@@ -195,7 +195,9 @@ def test_organisation_pairs_and_weakest_links(history):
 # --- Against a recomputation from raw ------------------------------------------------------
 
 
-def raw_figures(*, supplier_id=None, customer_id=None, period: Period, now: datetime) -> dict:
+def raw_figures(
+    *, supplier_id=None, customer_id=None, priority=None, period: Period, now: datetime
+) -> dict:
     """SPEC §3 straight from tickets and clocks with slas.selectors.clock_state."""
     start, end = period.start_instant(), period.end_instant()
     tickets = Ticket.objects.filter(created_at__gte=start, created_at__lt=end).exclude(
@@ -205,6 +207,8 @@ def raw_figures(*, supplier_id=None, customer_id=None, period: Period, now: date
         tickets = tickets.filter(supplier_department_id=supplier_id)
     if customer_id:
         tickets = tickets.filter(customer_department_id=customer_id)
+    if priority:
+        tickets = tickets.filter(priority=priority)
     result = {}
     for metric in ("first_response", "resolution"):
         states, stopped = [], []
@@ -283,6 +287,11 @@ def test_figures_equal_raw_recomputation_for_every_scope(random_history, now_day
         ({"supplier_id": org.it.pk}, Scope(supplier_ids=(org.it.pk,))),
         ({"supplier_id": org.hr.pk}, Scope(supplier_ids=(org.hr.pk,))),
         ({"customer_id": org.finance.pk}, Scope(customer_ids=(org.finance.pk,))),
+        # Filtered by priority: the five-dimension roll-up and the facts' histograms.
+        (
+            {"supplier_id": org.it.pk, "priority": "P3"},
+            Scope(supplier_ids=(org.it.pk,), priority="P3"),
+        ),
     ]
     whole = raw_figures(period=periods[0], now=now)
     # The history is rich enough to mean something: both outcomes on both metrics.

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from reports import buckets
 from reports import services as report_services
-from reports.models import BacklogRollup, DailyRollup, TicketFact
+from reports.models import BacklogRollup, DailyRollup, PairRollup, TicketFact
 from tests.factories import ServiceFactory
 from tickets import services as ticket_services
 
@@ -44,7 +45,11 @@ def test_first_public_reply_counts_first_response_met(org, ticket, monday_10):
     )
     row = DailyRollup.objects.get()
     assert (row.fr_met, row.fr_breached) == (1, 0)
-    assert row.fr_h6 == 1  # 1 h of business time is in the [1 h, 1.5 h) bucket
+    pair = PairRollup.objects.get()
+    assert (pair.supplier_id, pair.customer_id, pair.fr_met) == (org.it.pk, org.finance.pk, 1)
+    one_hour = buckets.bucket_of(H)  # 1 h of business time
+    assert buckets.bucket_label(one_hour) == "1 h – 1.25 h"
+    assert getattr(pair, f"fr_h{one_hour}") == 1
     assert_rollups_match_raw()
 
 
@@ -84,7 +89,8 @@ def test_cancel_removes_the_ticket_from_compliance(org, ticket, monday_10):
     )
     row = DailyRollup.objects.get()
     assert (row.filed, row.cancelled, row.fr_met, row.fr_breached) == (1, 1, 0, 0)
-    assert sum(getattr(row, f"fr_h{i}") for i in range(32)) == 0
+    pair = PairRollup.objects.get()
+    assert sum(getattr(pair, f"fr_h{i}") for i in range(buckets.COUNT)) == 0
     assert_rollups_match_raw()
 
 
