@@ -24,7 +24,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -202,11 +209,21 @@ def sla_escalate(*, ticket_id: int, now: datetime) -> EscalateOutcome:
         else:
             sla_services.sla_refresh_next_event(ticket=ticket)
         if report_changed:
-            # Breach, priority or assignee feed the dashboards' roll-ups (reports app), which
-            # the ticket services keep exact in the same transaction; so do we.
-            report_services.rollup_refresh_ticket(ticket_id=ticket.pk)
+            _refresh_reports(ticket.pk)
         outcome.next_event_at = ticket.next_sla_event_at
     return outcome
+
+
+def _refresh_reports(ticket_id: int) -> None:
+    """Breach, priority or assignee feed the dashboards' roll-ups (reports app), which the
+    ticket services keep exact in the same transaction; so do we. Under a savepoint, and a
+    database error there is logged, not raised: a dashboard counter must never stop an
+    escalation (`reports.services.rollup_rebuild` recomputes the roll-ups from raw)."""
+    try:
+        with transaction.atomic():
+            report_services.rollup_refresh_ticket(ticket_id=ticket_id)
+    except DatabaseError:
+        logger.exception("roll-up refresh failed for ticket %s; the escalation stands", ticket_id)
 
 
 def _record_breaches(*, clocks: list[SlaClock], now: datetime) -> list[str]:

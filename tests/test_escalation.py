@@ -493,3 +493,21 @@ def test_breach_and_priority_reach_the_dashboards_roll_ups(org, travel, broker):
     fact = TicketFact.objects.get(ticket=ticket)
     assert fact.fr_outcome == "breached"
     assert fact.priority == "P2"
+
+
+def test_a_failing_roll_up_refresh_does_not_stop_the_escalation(
+    org, filed, broker, monkeypatch, caplog
+):
+    from django.db import IntegrityError
+
+    from reports import services as report_services
+
+    def broken(*, ticket_id):
+        Ticket.objects.filter(pk=ticket_id).update(title="changed inside the savepoint")
+        raise IntegrityError("a roll-up row refused")
+
+    monkeypatch.setattr(report_services, "rollup_refresh_ticket", broken)
+    escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)  # breach: refresh runs
+    assert escalations(filed) == [("first_response", "0.75"), ("first_response", "1.00")]
+    assert Ticket.objects.get(pk=filed.pk).title == "Laptop"  # its savepoint rolled back
+    assert "roll-up refresh failed" in caplog.text
