@@ -306,3 +306,12 @@ def test_email_batch_queues_one_task_for_the_committed_changes_only(
     assert sorted(published.args[0]) == sorted(
         Notification.objects.filter(dedupe_key__in=["a", "c"]).values_list("pk", flat=True)
     )
+
+
+def test_email_task_sends_many_in_chunks_each_once(org, ticket):
+    people = [UserFactory() for _ in range(45)]
+    ids = [make(person, ticket, key=f"k{n}").pk for n, person in enumerate(people)]
+    assert notification_send_emails.run(ids) == 45
+    assert notification_send_emails.run(ids) == 0
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in people)
+    assert not Notification.objects.filter(emailed_at__isnull=True).exists()

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import InterfaceError, OperationalError, transaction
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -26,6 +26,10 @@ from servicedesk.celery import publish
 from tickets.models import Notification
 
 logger = logging.getLogger(__name__)
+
+# E-mails sent per transaction and SMTP connection. A worker killed between the server's
+# "accepted" and the commit sends that chunk again on redelivery; keep it small.
+EMAIL_CHUNK = 20
 
 TRANSIENT_ERRORS = (
     OperationalError,
@@ -49,7 +53,10 @@ TRANSIENT_ERRORS = (
 )
 def notification_send_emails(notification_ids: list[int]) -> int:
     """E-mail each notification that has not been e-mailed yet; return how many were sent."""
-    return sum(int(_send_one(notification_id)) for notification_id in notification_ids)
+    ids = list(notification_ids)
+    return sum(
+        _send_chunk(ids[start : start + EMAIL_CHUNK]) for start in range(0, len(ids), EMAIL_CHUNK)
+    )
 
 
 def _recipient_zone(user) -> zoneinfo.ZoneInfo:
@@ -59,58 +66,56 @@ def _recipient_zone(user) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def _send_one(notification_id: int) -> bool:
-    with transaction.atomic():
-        # SKIP LOCKED: another worker sending this very notification is not waited for.
-        notification = (
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient", "ticket")
-            .filter(pk=notification_id, emailed_at__isnull=True)
-            .first()
-        )
-        if notification is None:
-            return False  # sent already, being sent, or gone
-        recipient = notification.recipient
-        if not recipient.email or not recipient.is_active:
-            return False
-        # The recipient reads the instant in its own time zone, like in the app.
-        with (
-            timezone.override(_recipient_zone(recipient)),
-            translation.override(settings.LANGUAGE_CODE),
-        ):
-            when = formats.date_format(
-                timezone.localtime(notification.created_at), "DATETIME_FORMAT"
+def _message(notification: Notification) -> EmailMessage:
+    recipient = notification.recipient
+    # The recipient reads the instant in its own time zone, like in the app.
+    with (
+        timezone.override(_recipient_zone(recipient)),
+        translation.override(settings.LANGUAGE_CODE),
+    ):
+        when = formats.date_format(timezone.localtime(notification.created_at), "DATETIME_FORMAT")
+        zone = timezone.get_current_timezone_name()
+        lines = [notification.message, "", _("Raised %(when)s (%(zone)s).") % {
+            "when": when,
+            "zone": zone,
+        }]  # fmt: skip
+        if notification.ticket_id:
+            url = settings.SITE_URL.rstrip("/") + reverse(
+                "ticket_detail", args=[notification.ticket.reference]
             )
-            zone = timezone.get_current_timezone_name()
-            lines = [
-                notification.message,
-                "",
-                _("Raised %(when)s (%(zone)s).")
-                % {
-                    "when": when,
-                    "zone": zone,
-                },
-            ]
-            if notification.ticket_id:
-                url = settings.SITE_URL.rstrip("/") + reverse(
-                    "ticket_detail", args=[notification.ticket.reference]
-                )
-                lines += ["", _("Open the request: %(url)s") % {"url": url}]
-            lines += [
-                "",
-                _("All your notifications: %(url)s")
-                % {"url": settings.SITE_URL.rstrip("/") + reverse("notifications")},
-            ]
-            subject = notification.message.replace("\n", " ")[:150]
-        EmailMessage(
-            subject=subject,
-            body="\n".join(lines),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[recipient.email],
-        ).send()
-        notification.emailed_at = timezone.now()
-        notification.save(update_fields=["emailed_at"])
-    return True
+            lines += ["", _("Open the request: %(url)s") % {"url": url}]
+        lines += ["", _("All your notifications: %(url)s") % {
+            "url": settings.SITE_URL.rstrip("/") + reverse("notifications")
+        }]  # fmt: skip
+    return EmailMessage(
+        subject=notification.message.replace("\n", " ")[:150],
+        body="\n".join(lines),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[recipient.email],
+    )
+
+
+def _send_chunk(notification_ids: list[int]) -> int:
+    """Send up to EMAIL_CHUNK notifications over one connection, in one transaction."""
+    with transaction.atomic():
+        # SKIP LOCKED: rows another worker is sending are theirs; the rest are ours until
+        # commit, and `emailed_at` is set in the same transaction, so a retried or redelivered
+        # task sends none of them again.
+        rows = [
+            row
+            for row in Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("recipient", "ticket")
+            .filter(pk__in=notification_ids, emailed_at__isnull=True)
+            .order_by("pk")
+            if row.recipient.email and row.recipient.is_active
+        ]
+        if not rows:
+            return 0
+        get_connection().send_messages([_message(row) for row in rows])
+        Notification.objects.filter(pk__in=[row.pk for row in rows]).update(
+            emailed_at=timezone.now()
+        )
+    return len(rows)
 
 
 # A notification whose e-mail task never reached the broker (it was down at commit time) is
