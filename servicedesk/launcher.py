@@ -19,7 +19,8 @@ def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
     python = sys.executable
-    data_dir = BASE_DIR / "var" / "celery"
+    # The same folder the settings give kombu's filesystem transport (CELERY_DATA_DIR).
+    data_dir = Path(os.environ.get("CELERY_DATA_DIR", BASE_DIR / "var" / "celery"))
     for sub in ("queue", "control"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"}
@@ -58,33 +59,34 @@ def main() -> int:
             "--loglevel",
             "INFO",
             "--schedule",
-            str(BASE_DIR / "var" / "celerybeat-schedule"),
+            str(data_dir.parent / "celerybeat-schedule"),
         ],
     }
-    processes = {
-        name: subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True)
-        for name, cmd in commands.items()
-    }
-    url = f"http://{host}:{port}/"
-    print(
-        f"\n  servicedesk is running at {url}\n"
-        "  demo accounts (password 'demo'): admin (admin), lead (lead of IT),\n"
-        "  agent (agent of IT), employee (Finance)\n"
-        f"  health: {url}healthz · API docs: {url}api/docs/\n"
-        "  Ctrl-C stops web, worker and beat.\n",
-        flush=True,
-    )
-
     stopping = False
 
     def stop(*_args) -> None:
         nonlocal stopping
         stopping = True
 
+    # Handlers first: a Ctrl-C while the children start must still stop every one of them.
+    # Each child runs in its own session, so the terminal's SIGINT reaches only this
+    # process, which then stops all of them (no worker or beat left running on its own).
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    processes: dict[str, subprocess.Popen] = {}
     exit_code = 0
+    url = f"http://{host}:{port}/"
     try:
+        for name, cmd in commands.items():
+            processes[name] = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True)
+        print(
+            f"\n  servicedesk is running at {url}\n"
+            "  demo accounts (password 'demo'): admin (admin), lead (lead of IT),\n"
+            "  agent (agent of IT), employee (Finance)\n"
+            f"  health: {url}healthz · API docs: {url}api/docs/\n"
+            "  Ctrl-C stops web, worker and beat.\n",
+            flush=True,
+        )
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -102,6 +104,8 @@ def main() -> int:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        print("  stopped web, worker and beat.", flush=True)
     return exit_code
 
 

@@ -1,41 +1,175 @@
-"""The embedded default (`make run`): every migration applies on SQLite and demo data loads.
+"""The embedded default (`make run`): every migration applies on SQLite, demo data loads,
+and the launcher serves the login page and /healthz with no PostgreSQL or Redis running.
 
 PostgreSQL runs the rest of the suite; this guards the no-server mode against
-PostgreSQL-only SQL slipping into a migration.
+PostgreSQL-only SQL slipping into a migration, and `make run`'s promises (HOST/PORT,
+the printed URL and demo accounts, Ctrl-C stopping every process it started).
 """
 
+import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_migrations_and_seed_demo_run_on_sqlite(tmp_path):
-    database = tmp_path / "embedded.sqlite3"
+def _embedded_env(tmp: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": f"sqlite:///{tmp / 'embedded.sqlite3'}",
+        # No server at all: an empty REDIS_URL selects kombu's filesystem:// broker.
         "REDIS_URL": "",
-        "CELERY_BROKER_URL": "memory://",
+        "CELERY_DATA_DIR": str(tmp / "var" / "celery"),
+        "STATIC_ROOT": str(tmp / "static"),
+        "MEDIA_ROOT": str(tmp / "media"),
+        "WEB_CONCURRENCY": "1",
+        "WORKER_CONCURRENCY": "1",
     }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    for command in (["migrate", "--noinput"], ["seed_demo", "--history", "15"]):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-    with sqlite3.connect(database) as connection:
+    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    return env
+
+
+def _manage(env: dict[str, str], *command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """A migrated SQLite database with demo data, built as `make run` builds it."""
+    tmp = tmp_path_factory.mktemp("embedded")
+    env = _embedded_env(tmp)
+    _manage(env, "migrate", "--noinput")
+    _manage(env, "seed_demo", "--history", "15")
+    return tmp, env
+
+
+def test_migrations_and_seed_demo_run_on_sqlite(embedded):
+    tmp, _env = embedded
+    with sqlite3.connect(tmp / "embedded.sqlite3") as connection:
         (tickets,) = connection.execute("SELECT count(*) FROM tickets_ticket").fetchone()
         (departments,) = connection.execute(
             "SELECT count(*) FROM departments_department"
         ).fetchone()
     assert tickets == 15
     assert departments >= 8
+
+
+def test_make_run_hands_host_and_port_to_the_launcher():
+    result = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=9911"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HOST=0.0.0.0 PORT=9911 .venv/bin/python -m servicedesk.launcher" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (gunicorn and Celery fork their own children)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 4 is the parent pid; the command name in (…) may contain spaces.
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_launcher_serves_login_and_healthz_and_ctrl_c_stops_everything(embedded):
+    tmp, env = embedded
+    port = _free_port()
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    output = tmp / "launcher.log"
+    with output.open("w") as log:
+        # Its own process group, like a terminal's foreground job: Ctrl-C is a SIGINT to it.
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "servicedesk.launcher"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = _get(f"{base}/healthz")
+                break
+            except OSError:
+                assert launcher.poll() is None, output.read_text()[-3000:]
+                time.sleep(0.5)
+        assert health is not None, output.read_text()[-3000:]
+        assert health[0] == 200, health
+        assert json.loads(health[1]) == {"database": "ok", "broker": "ok"}
+        status, body = _get(f"{base}/accounts/login/")
+        assert status == 200
+        assert b'name="password"' in body
+        printed = output.read_text()
+        assert f"servicedesk is running at {base}/" in printed
+        for account in ("admin", "lead", "agent", "employee", "password 'demo'"):
+            assert account in printed
+        # web, worker and beat (and their own forked children) are running.
+        started = _descendants(launcher.pid)
+        assert len(started) >= 3
+    finally:
+        os.killpg(launcher.pid, signal.SIGINT)
+        launcher.wait(timeout=30)
+    time.sleep(0.5)
+    assert launcher.returncode == 0, output.read_text()[-3000:]
+    assert [pid for pid in started if _alive(pid)] == []
+    assert "stopped web, worker and beat" in output.read_text()
