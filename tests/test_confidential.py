@@ -266,3 +266,157 @@ def test_csv_export_of_tickets_leaves_it_out(client, org, people, secret, who, s
     body = b"".join(response.streaming_content).decode()
     assert "reference" in body  # the header row: the export ran
     assert secret.reference not in body and "Zebulon" not in body
+
+
+def test_reassign_to_lead_hands_it_to_a_lead_who_is_a_named_handler(org, people):
+    """The positive side of the rule above: a lead who *is* a named handler is picked (and,
+    since it may open the request, its notice is not redacted)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from slas import escalation
+    from slas import services as sla_services
+    from slas.models import Escalation
+    from tests import factories
+    from tickets.models import Event, Notification
+
+    second_lead = UserFactory(username="hrlead2", home_department=org.hr)
+    MembershipFactory(user=second_lead, department=org.hr, role=Membership.Role.LEAD)
+    always = sla_services.calendar_save(name="24x7", timezone_name="UTC", always_open=True)
+    hour = timedelta(hours=1)
+    standard = factories.standard(
+        name="Grievances",
+        calendar=always,
+        targets={"P3": (hour, 2 * hour)},
+        ladder=[("resolution", 1.0, ["notify_supplier_lead", "reassign_to_lead"])],
+    )
+    service = Service.objects.create(
+        department=org.hr, name="Grievance", confidential=True, standard=standard
+    )
+    # Of the two HR leads only the second is a named handler (hrlead sorts first).
+    service.handlers.add(org.hr_agent, second_lead)
+    filed_at = timezone.now() - 3 * hour
+    ticket = services.ticket_create(
+        requester=org.employee, service=service, title=SECRET_TITLE, now=filed_at
+    )
+    services.ticket_assign(ticket=ticket, actor=org.hr_agent, assignee=org.hr_agent, now=filed_at)
+
+    escalation.sla_escalate(ticket_id=ticket.pk, now=filed_at + 2 * hour + timedelta(seconds=1))
+
+    ticket.refresh_from_db()
+    assert ticket.assignee_id == second_lead.pk
+    assert Event.objects.filter(ticket=ticket, kind="assigned", after="hrlead2").exists()
+    fired = Escalation.objects.get(ticket=ticket)
+    assert {"action": "reassign_to_lead", "before": "hragent", "after": "hrlead2"} in fired.actions
+    handler_notice = Notification.objects.get(recipient=second_lead)
+    assert handler_notice.ticket == ticket and "Zebulon" in handler_notice.message
+    outsider_notice = Notification.objects.get(recipient=people["hr_lead"])
+    assert outsider_notice.ticket is None and "Zebulon" not in outsider_notice.message
+
+
+def test_email_copy_of_a_redacted_notice_has_no_title_reference_or_link(org, people, secret):
+    from django.core import mail
+    from django.utils import timezone
+
+    from tickets.models import Notification
+    from tickets.notifications import notify
+    from tickets.tasks import notification_send_emails
+
+    notify(
+        recipients=[org.hr_agent, people["hr_lead"]],
+        ticket=secret,
+        message=f"{secret.reference} “{SECRET_TITLE}”: the resolution target is breached.",
+        dedupe_key="test-redacted-email",
+        now=timezone.now(),
+        email=False,
+    )
+    notification_send_emails(list(Notification.objects.values_list("pk", flat=True)))
+
+    sent = {message.to[0]: message for message in mail.outbox}
+    lead_mail = sent[people["hr_lead"].email]
+    for text in (lead_mail.subject, lead_mail.body):
+        assert "Zebulon" not in text and secret.reference not in text
+    assert "/tickets/" not in lead_mail.body
+    handler_mail = sent[org.hr_agent.email]
+    assert "Zebulon" in handler_mail.subject
+    assert f"/tickets/{secret.reference}/" in handler_mail.body
+
+
+# --- Every ticket route answers a refused user as if the request did not exist ---------------
+
+
+def _ticket_routes():
+    """Every route of the project (UI and API, from the URL resolver) that names a ticket by
+    its reference, so a new ticket page or action is covered automatically."""
+    from tests.test_permission_matrix import walk
+
+    return [route for route in walk() if "reference" in route.params]
+
+
+def _routes_url(route, reference: str) -> str:
+    kwargs = {"reference": reference}
+    if "format" in route.params:
+        kwargs["format"] = "json"
+    return reverse(route.name, kwargs=kwargs)
+
+
+def test_the_sweep_finds_the_ui_and_api_ticket_routes():
+    names = {route.name for route in _ticket_routes()}
+    assert {"ticket_detail", "ticket_comment", "ticket_rate", "ticket-detail"} <= names
+    assert {"ticket-comments", "ticket-transition", "ticket-assign"} <= names
+
+
+@pytest.mark.parametrize("who", REFUSED)
+def test_every_ticket_route_answers_as_for_a_ticket_that_does_not_exist(
+    client, org, people, secret, who
+):
+    from tickets.models import Comment, Event
+
+    user = _user(org, people, who)
+    client.force_login(user)
+    before = (Event.objects.count(), Comment.objects.count(), secret.watchers.count())
+    body = {"body": "hello", "to_status": "cancelled", "assignee": user.username, "rating": 1}
+    problems = []
+    for route in _ticket_routes():
+        api = route.pattern.startswith("api/")
+        methods = ("get", "post", "put", "patch", "delete") if api else ("get", "post")
+        for method in methods:
+            answers = []
+            for reference in (secret.reference, "HR-999999"):
+                url = _routes_url(route, reference)
+                if api and method != "get":
+                    response = getattr(client, method)(
+                        url, data=body, content_type="application/json"
+                    )
+                else:
+                    response = getattr(client, method)(
+                        url, **({"data": body} if method == "post" else {})
+                    )
+                answers.append(response.status_code)
+                if reference == secret.reference:
+                    content = b"".join(response) if response.streaming else response.content
+                    if b"Zebulon" in content:
+                        problems.append(f"{method.upper()} {url}: the title leaks")
+            if answers[0] != answers[1] or answers[0] not in (404, 405):
+                problems.append(
+                    f"{method.upper()} {route.pattern}: {answers[0]} for the confidential "
+                    f"request, {answers[1]} for a missing one"
+                )
+    assert not problems, "\n".join(problems)
+    assert (Event.objects.count(), Comment.objects.count(), secret.watchers.count()) == before
+
+
+@pytest.mark.parametrize("who", REFUSED)
+def test_its_attachments_answer_404(client, org, people, grievances, who):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ticket = services.ticket_create(
+        requester=org.employee,
+        service=grievances,
+        title=SECRET_TITLE,
+        attachments=[SimpleUploadedFile("zebulon.txt", b"notes", content_type="text/plain")],
+    )
+    client.force_login(_user(org, people, who))
+    url = reverse("attachment_download", args=[ticket.attachments.get().pk])
+    assert client.get(url).status_code == 404
