@@ -352,3 +352,68 @@ def test_admin_delete_of_membership_is_recorded(client, org):
     (record,) = _records("admin.delete")
     assert record.target_id == str(membership.pk)
     assert record.before["role"] == "member"
+
+
+def test_admin_change_of_group_permissions_is_recorded(client, org):
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.create(name="Auditors")
+    permission = Permission.objects.get(codename="view_ticket")
+    client.force_login(org.admin)
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    data = _admin_form_data(client.get(url))
+    data["permissions"] = [str(permission.pk)]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (record,) = _records("admin.change")
+    assert record.target_type == "auth.group" and record.actor == org.admin
+    assert record.before == {"permissions": []}
+    assert record.after == {"permissions": [str(permission)]}
+
+
+def test_admin_change_of_a_departments_configuration_right_is_recorded(client, org):
+    client.force_login(org.admin)
+    url = reverse("admin:departments_department_change", args=[org.hr.pk])
+    data = _admin_form_data(client.get(url))
+    before = org.hr.leads_may_configure
+    if before:
+        data.pop("leads_may_configure", None)
+    else:
+        data["leads_may_configure"] = "on"
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (record,) = _records("admin.change")
+    assert record.before == {"leads_may_configure": before}
+    assert record.after == {"leads_may_configure": not before}
+
+
+# Admin models holding people, memberships, permissions, confidentiality or standards: every
+# add, change and delete of them lands on the audit trail (issue 9 §4). A new admin for one of
+# these models that forgets the mixin fails here.
+AUDITED_ADMIN_MODELS = {
+    "auth.group",
+    "departments.user",
+    "departments.department",
+    "departments.membership",
+    "departments.service",
+    "slas.calendar",
+    "slas.servicestandard",
+    "slas.standardversion",
+}
+
+
+def test_admins_of_permissions_memberships_and_standards_are_audited():
+    from django.contrib import admin
+
+    from audit.admin_hooks import AuditedAdminMixin
+
+    registry = {
+        model._meta.label_lower: model_admin for model, model_admin in admin.site._registry.items()
+    }
+    assert AUDITED_ADMIN_MODELS <= set(registry)
+    unaudited = sorted(
+        label
+        for label in AUDITED_ADMIN_MODELS
+        if not isinstance(registry[label], AuditedAdminMixin)
+    )
+    assert not unaudited
