@@ -4,12 +4,15 @@ audit history told as sentences."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django import template
+from django.template import engines
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -19,6 +22,16 @@ from tickets.markdown import render_markdown
 from tickets.models import Event, Status
 
 register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def jinja(context, template_name: str, **extra):
+    """Render a hot partial with the Jinja2 engine (servicedesk/jinja2.py), given this
+    template's context plus `extra`, like `{% include … with … %}`."""
+    data = context.flatten()
+    data.update(extra)
+    template = engines["jinja2"].get_template(template_name)
+    return mark_safe(template.render(data, request=data.get("request")))  # noqa: S308 - autoescaped by Jinja2
 
 
 @register.filter
@@ -112,6 +125,17 @@ SLA_LABELS = {
 @register.simple_tag
 def sla_badge(state: str, label: str = ""):
     """Colour plus words plus a shape: the state is never told by colour alone."""
+    return _sla_badge(translation.get_language(), state, str(label))
+
+
+# Badges depend only on their arguments and the language: built once, not per table row.
+@lru_cache(maxsize=512)
+def _sla_badge(language: str | None, state: str, label: str) -> str:
+    with translation.override(language):
+        return _build_sla_badge(state, label)
+
+
+def _build_sla_badge(state: str, label: str) -> str:
     text, icon = SLA_LABELS.get(state, (state, "•"))
     if label:
         return format_html(
@@ -144,15 +168,11 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
     )
     local = timezone.localtime(deadline)
     return format_html(
-        '<span class="countdown{}" data-countdown="{}" data-due-text="{}" data-overdue-text="{}"'
-        ' data-breached-text="{}" data-units="{}">{}'
+        '<span class="countdown{}" data-countdown="{}"{}>{}'
         '<time datetime="{}" title="{}">{}</time></span>',
         " overdue" if overdue else "",
         deadline.isoformat(),
-        _("due in %(span)s"),
-        _("overdue by %(span)s"),
-        SLA_LABELS["breached"][0],
-        "|".join([_("d"), _("h"), _("min"), _("less than a minute")]),
+        _countdown_texts(translation.get_language()),
         format_html("{} ", label) if label else "",
         deadline.isoformat(),
         date_format(local, "D j M Y, H:i T"),
@@ -160,8 +180,32 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
     )
 
 
+@lru_cache(maxsize=64)
+def _countdown_texts(language: str | None) -> str:
+    """The words static/js/app.js needs to keep a countdown live: the same for every countdown
+    of a language, so built once per language rather than per row."""
+    with translation.override(language):
+        return format_html(
+            ' data-due-text="{}" data-overdue-text="{}" data-breached-text="{}" data-units="{}"',
+            _("due in %(span)s"),
+            _("overdue by %(span)s"),
+            SLA_LABELS["breached"][0],
+            "|".join([_("d"), _("h"), _("min"), _("less than a minute")]),
+        )
+
+
 @register.simple_tag
 def status_badge(status: str):
+    return _status_badge(translation.get_language(), status)
+
+
+@lru_cache(maxsize=256)
+def _status_badge(language: str | None, status: str) -> str:
+    with translation.override(language):
+        return _build_status_badge(status)
+
+
+def _build_status_badge(status: str) -> str:
     icon = {
         Status.NEW: "✦",
         Status.OPEN: "○",
@@ -180,6 +224,16 @@ def status_badge(status: str):
 
 @register.simple_tag
 def priority_badge(priority: str):
+    return _priority_badge(translation.get_language(), priority)
+
+
+@lru_cache(maxsize=256)
+def _priority_badge(language: str | None, priority: str) -> str:
+    with translation.override(language):
+        return _build_priority_badge(priority)
+
+
+def _build_priority_badge(priority: str) -> str:
     label = Priority(priority).label if priority in Priority.values else priority
     return format_html(
         '<span class="badge priority priority-{}" title="{}">{}</span>',

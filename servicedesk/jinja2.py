@@ -1,0 +1,60 @@
+"""The Jinja2 environment for the hot partials (ticket tables, the ticket page's conversation
+and history): Jinja2 compiles templates to Python code and renders them several times faster
+than Django's template language, which is most of a busy page's cost (issue 10, RESULTS.md).
+
+Everything else stays in Django templates; the partials are pulled in with
+`{% jinja "name" %}` (tickets/templatetags/servicedesk.py). The helpers here are the same
+functions the Django templates use, so both engines print the same HTML.
+"""
+
+from __future__ import annotations
+
+from django.template.defaultfilters import filesizeformat
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.timesince import timesince
+from django.utils.timezone import localtime
+from jinja2 import Environment
+
+
+def _date(value, fmt: str = "DATETIME_FORMAT") -> str:
+    """Django's `date` filter: local time, Django's format characters."""
+    if value is None:
+        return ""
+    if fmt == "c":
+        return localtime(value).isoformat()
+    return date_format(localtime(value), fmt)
+
+
+def _url(name: str, *args) -> str:
+    return reverse(name, args=args or None)
+
+
+def environment(**options) -> Environment:
+    from tickets.templatetags import servicedesk as tags
+
+    options.setdefault("extensions", []).append("jinja2.ext.i18n")
+    env = Environment(**options)
+    # Django's active language, as the {% trans %} tags use it.
+    env.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
+    env.globals.update(
+        url=_url,
+        static=static,
+        countdown=tags.countdown,
+        sla_badge=tags.sla_badge,
+        status_badge=tags.status_badge,
+        priority_badge=tags.priority_badge,
+        event_sentence=tags.event_sentence,
+        attachment_url=tags.attachment_url,
+    )
+    env.filters.update(
+        date=_date,
+        timesince=timesince,
+        markdown=tags.markdown,
+        duration=tags.duration,
+        business_duration=tags.business_duration,
+        filesizeformat=filesizeformat,
+    )
+    return env
