@@ -276,3 +276,38 @@ def test_replay_task_leaves_a_job_another_worker_runs(org, travel):
 
 def test_replay_task_for_a_missing_job_does_nothing(db):
     assert replay_whatif(999_999) == "gone"
+
+
+def test_old_tickets_are_still_reported_against_the_version_they_were_filed_under(org, travel):
+    """Issue 7 §3: a stricter version does not turn an old ticket's met target into a breach
+    in the figures; the dashboards' selector and the metrics API count each ticket against
+    the targets of its own version."""
+    from tests.api_helpers import token_client
+
+    travel(at(12, 10))
+    old = services.ticket_create(requester=org.employee, service=org.service, title="old")
+    travel(at(12, 13))  # answered after 3 business hours: met under v1 (4h)
+    services.ticket_comment(ticket=old, author=org.it_agent, body="On it")
+    travel(at(13, 9))
+    publish_stricter(org)  # P3 first response now 2h
+    travel(at(13, 10))
+    new = services.ticket_create(requester=org.employee, service=org.service, title="new")
+    travel(at(13, 13))  # answered after 3 business hours: breached under v2
+    services.ticket_comment(ticket=new, author=org.it_agent, body="On it")
+    travel(at(14, 9))
+
+    assert (
+        clocks(old)["first_response"].version.number,
+        clocks(new)["first_response"].version.number,
+    ) == (1, 2)
+    from slas.selectors import clock_state
+
+    now = at(14, 9)
+    assert clock_state(clock=clocks(old)["first_response"], now=now) == "met"
+    assert clock_state(clock=clocks(new)["first_response"], now=now) == "breached"
+    body = (
+        token_client(org.it_lead)
+        .get("/api/v1/metrics/sla/?from=2026-01-12&to=2026-01-15&supplier_department=it")
+        .json()
+    )
+    assert (body["first_response"]["met"], body["first_response"]["breached"]) == (1, 1)
