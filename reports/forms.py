@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from departments.models import Department, Priority
+from reports import buckets
 from reports.selectors import Period, preset_period, reporting_today
 
 MAX_DAYS = 3 * 366
@@ -109,9 +110,18 @@ class TicketFilterForm(forms.Form):
         label=_("Filed before"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     state = forms.ChoiceField(label=_("State"), choices=STATES, required=False)
+    # One bar of the "time to stop" histogram: with state fr_stopped or res_stopped.
+    bucket = forms.IntegerField(
+        required=False, min_value=0, max_value=buckets.COUNT - 1, widget=forms.HiddenInput
+    )
 
     def clean(self):
         data = super().clean()
+        if data.get("bucket") is not None and data.get("state") not in (
+            "fr_stopped",
+            "res_stopped",
+        ):
+            self.add_error("bucket", _("A time bucket needs a stopped-clock state."))
         for name in ("supplier", "customer", "either", "not_supplier"):
             slug = data.get(name)
             if slug:

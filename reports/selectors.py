@@ -682,6 +682,10 @@ def dashboard_tickets(*, user, filters: dict, now: datetime | None = None):
         facts = facts.filter(day__lt=filters["filed_before"])
     if filters.get("state"):
         facts = facts.filter(_state_q(filters["state"], now))
+    if filters.get("bucket") is not None:
+        # The form allows a bucket only with fr_stopped / res_stopped.
+        prefix = filters["state"].split("_")[0]
+        facts = facts.filter(**{f"{prefix}_bucket": filters["bucket"]})
     visible = permissions.visible_tickets_filter(user) or Q(pk__isnull=False)
     return (
         Ticket.objects.filter(pk__in=facts.values("ticket_id"))

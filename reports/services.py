@@ -24,6 +24,7 @@ from slas.selectors import business_calendar
 from tickets.models import SatisfactionRating, Ticket
 
 REBUILD_BATCH = 5_000
+REFRESH_BATCH = 1_000
 
 
 def _calendar_cache() -> Callable[[int], object]:
@@ -55,34 +56,49 @@ def fact_from_raw(ticket_id: int) -> dict | None:
 
 
 def _add_to_rows(changes: dict[tuple[type, tuple], dict[str, int]]) -> None:
-    """Apply `{(model, key): {counter: amount}}` with one upsert per row.
+    """Apply `{(model, key): {counter: amount}}`: one multi-row upsert per table (and chunk).
 
-    INSERT … ON CONFLICT (key) DO UPDATE SET c = c + EXCLUDED.c is a single atomic statement
-    on PostgreSQL and SQLite: the row lock it takes serialises concurrent writers of that row.
+    INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET c = c + EXCLUDED.c is a single
+    atomic statement on PostgreSQL and SQLite: the row locks it takes serialise concurrent
+    writers of those rows. Every value column is written on insert (the histogram columns
+    too: the model defaults are Python-side only, the columns are NOT NULL without a default).
     """
     quote = connection.ops.quote_name
+    by_model: dict[type, list[tuple[tuple, dict[str, int]]]] = defaultdict(list)
+    for (model, key), amounts in changes.items():
+        by_model[model].append((key, amounts))
     with connection.cursor() as cursor:
-        # Sorted, so two transactions touching the same rows lock them in the same order.
-        for (model, key), amounts in sorted(
-            changes.items(), key=lambda item: (item[0][0].__name__, str(item[0][1]))
-        ):
+        # Tables and rows in a fixed order, so two transactions lock the same rows in the same
+        # order (no deadlock between a batch refresh and a ticket's own refresh).
+        for model in sorted(by_model, key=lambda m: m.__name__):
+            rows = sorted(by_model[model], key=lambda item: str(item[0]))
             key_fields = _KEYS[model]
             value_fields = _VALUES[model]
             table = quote(model._meta.db_table)
             columns = [*key_fields, *value_fields]
-            params = [_adapt(name, value) for name, value in zip(key_fields, key, strict=True)]
-            params += [amounts.get(name, 0) for name in value_fields]
-            updates = ", ".join(
-                f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
-                for name in value_fields
-                if amounts.get(name)
-            )
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
-                f"VALUES ({', '.join(['%s'] * len(columns))}) "
-                f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) DO UPDATE SET {updates}",
-                params,
-            )
+            # Stay under SQLite's bound-parameter limit (PostgreSQL has none that matters).
+            per_statement = max(1, 20_000 // len(columns))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                params: list = []
+                for key, amounts in chunk:
+                    params += [_adapt(n, v) for n, v in zip(key_fields, key, strict=True)]
+                    params += [amounts.get(name, 0) for name in value_fields]
+                touched = [n for n in value_fields if any(a.get(n) for _, a in chunk)]
+                if not touched:
+                    continue
+                updates = ", ".join(
+                    f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
+                    for name in touched
+                )
+                placeholders = f"({', '.join(['%s'] * len(columns))})"
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+                    f"VALUES {', '.join([placeholders] * len(chunk))} "
+                    f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) "
+                    f"DO UPDATE SET {updates}",
+                    params,
+                )
 
 
 def _adapt(name: str, value):
@@ -124,12 +140,80 @@ def rollup_refresh_ticket(*, ticket_id: int) -> bool:
     return True
 
 
-def rollup_refresh_tickets(*, ticket_ids: Iterable[int]) -> int:
-    """Refresh several tickets (each in its own transaction); return how many changed."""
+def rollup_refresh_tickets(*, ticket_ids: Iterable[int], batch: int = REFRESH_BATCH) -> int:
+    """Bring many tickets' facts and roll-up rows up to date; return how many changed.
+
+    Set-based, for bulk writers (imports, `tickets/bulk.py` seeding, Celery): per batch of
+    ids one transaction that locks the tickets, recomputes their facts from raw in a few
+    queries, applies the summed deltas with one upsert per roll-up table and replaces the
+    changed facts with one DELETE and one multi-row INSERT. Idempotent.
+    """
+    ids = sorted(set(ticket_ids))
     changed = 0
-    for ticket_id in sorted(set(ticket_ids)):
-        changed += rollup_refresh_ticket(ticket_id=ticket_id)
+    for start in range(0, len(ids), batch):
+        changed += _refresh_batch(ids[start : start + batch])
     return changed
+
+
+def _refresh_batch(ids: list[int]) -> int:
+    with transaction.atomic():
+        # Same lock order as the ticket services: the ticket rows (in id order), then facts.
+        list(Ticket.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        old = {
+            row.pop("ticket_id"): row
+            for row in TicketFact.objects.select_for_update()
+            .filter(ticket_id__in=ids)
+            .order_by("ticket_id")
+            .values("ticket_id", *facts.FACT_FIELDS)
+        }
+        new = dict(_raw_facts(ids))
+        changes: dict[tuple[type, tuple], dict[str, int]] = {}
+        replaced, inserts = [], []
+        for ticket_id in ids:
+            before, after = old.get(ticket_id), new.get(ticket_id)
+            if before == after:
+                continue
+            for row_key, amounts in facts.delta(before, after).items():
+                row = changes.setdefault(row_key, {})
+                for name, amount in amounts.items():
+                    row[name] = row.get(name, 0) + amount
+            if before is not None:
+                replaced.append(ticket_id)
+            if after is not None:
+                inserts.append((ticket_id, *(after[name] for name in facts.FACT_FIELDS)))
+        changes = {k: {n: v for n, v in a.items() if v} for k, a in changes.items()}
+        changes = {k: a for k, a in changes.items() if a}
+        if changes:
+            _add_to_rows(changes)
+        if replaced:
+            TicketFact.objects.filter(ticket_id__in=replaced).delete()
+        _insert_rows(TicketFact, ("ticket_id", *facts.FACT_FIELDS), inserts)
+    return len(set(replaced) | {row[0] for row in inserts})
+
+
+def _raw_facts(ids: list[int], calendar_for=None):
+    """Yield (ticket_id, fact) for these ticket ids, computed from raw in three queries."""
+    calendar_for = calendar_for or _calendar_cache()
+    tickets = list(Ticket.objects.filter(pk__in=ids).order_by("pk").values(*facts.TICKET_VALUES))
+    found = [t["id"] for t in tickets]
+    clocks: dict[int, list[dict]] = defaultdict(list)
+    for clock in SlaClock.objects.filter(ticket_id__in=found).values(*facts.CLOCK_VALUES):
+        clocks[clock["ticket_id"]].append(clock)
+    ratings: dict[int, Counter] = defaultdict(Counter)
+    for ticket_id, rating in SatisfactionRating.objects.filter(ticket_id__in=found).values_list(
+        "ticket_id", "rating"
+    ):
+        ratings[ticket_id][rating] += 1
+    for ticket in tickets:
+        yield (
+            ticket["id"],
+            facts.build_fact(
+                ticket=ticket,
+                clocks=clocks.get(ticket["id"], []),
+                ratings=ratings.get(ticket["id"], {}),
+                calendar_for=calendar_for,
+            ),
+        )
 
 
 def iter_raw_facts(*, batch: int = REBUILD_BATCH, progress=None):
@@ -141,30 +225,12 @@ def iter_raw_facts(*, batch: int = REBUILD_BATCH, progress=None):
         tickets = list(
             Ticket.objects.filter(pk__gt=last_id)
             .order_by("pk")
-            .values(*facts.TICKET_VALUES)[:batch]
+            .values_list("pk", flat=True)[:batch]
         )
         if not tickets:
             return
-        ids = [t["id"] for t in tickets]
-        last_id = ids[-1]
-        clocks: dict[int, list[dict]] = defaultdict(list)
-        for clock in SlaClock.objects.filter(ticket_id__in=ids).values(*facts.CLOCK_VALUES):
-            clocks[clock["ticket_id"]].append(clock)
-        ratings: dict[int, Counter] = defaultdict(Counter)
-        for ticket_id, rating in SatisfactionRating.objects.filter(ticket_id__in=ids).values_list(
-            "ticket_id", "rating"
-        ):
-            ratings[ticket_id][rating] += 1
-        for ticket in tickets:
-            yield (
-                ticket["id"],
-                facts.build_fact(
-                    ticket=ticket,
-                    clocks=clocks.get(ticket["id"], []),
-                    ratings=ratings.get(ticket["id"], {}),
-                    calendar_for=calendar_for,
-                ),
-            )
+        last_id = tickets[-1]
+        yield from _raw_facts(tickets, calendar_for)
         seen += len(tickets)
         if progress:
             progress(seen)

@@ -228,7 +228,7 @@ def department_dashboard(request, slug, side):
         "low_ratings": selectors.low_ratings(scope=scope, period=period),
         "live_base": live_base,
         "period_base": period_base,
-        "histogram_rows": [(buckets.bucket_label(i), fr_hist[i], res_hist[i]) for i in used],
+        "histogram_rows": [(i, buckets.bucket_label(i), fr_hist[i], res_hist[i]) for i in used],
         "charts": {
             "trend": _chart_trend(trend),
             "backlog": backlog_chart,
@@ -439,7 +439,15 @@ def ticket_list(request):
     return render(
         request,
         "reports/tickets.html",
-        {"form": form, "page": page, "query": query.urlencode(), "filters": form.cleaned_data},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "filters": form.cleaned_data,
+            "bucket_label": buckets.bucket_label(form.cleaned_data["bucket"])
+            if form.cleaned_data.get("bucket") is not None
+            else "",
+        },
     )
 
 

@@ -186,3 +186,76 @@ def test_bulk_seeding_leaves_exact_rollups(db):
     call_command("seed_demo", "--tickets", "120", "--history", "10", verbosity=0)
     assert TicketFact.objects.count() == 130
     assert_rollups_match_raw()
+
+
+def _raw_quantiles(prefix_metric: str, supplier_id: int) -> tuple:
+    """Median and p90 of business time to stop, straight from the clocks (SPEC §3)."""
+    import statistics
+
+    from slas.models import SlaClock
+
+    values = sorted(
+        SlaClock.objects.filter(
+            ticket__supplier_department_id=supplier_id,
+            metric=prefix_metric,
+            status=SlaClock.Status.STOPPED,
+        )
+        .exclude(ticket__status="cancelled")
+        .values_list("elapsed", flat=True)
+    )
+    if not values:
+        return None, None
+    return statistics.median(values), values[-(-9 * len(values) // 10) - 1]
+
+
+@pytest.mark.parametrize("refresh", ["batch_refresh", "rebuild"])
+def test_bulk_seeded_tickets_refresh_into_exact_histograms(
+    org, refresh, django_assert_max_num_queries
+):
+    """Issue 6 bug: tickets made by tickets/bulk.py (no per-ticket services) must go into the
+    roll-ups through the incremental refresh as well as the rebuild, histograms included."""
+    from reports import selectors
+    from tickets.bulk import bulk_seed_tickets
+    from tickets.models import Ticket
+
+    bulk_seed_tickets(count=40, days=20, seed=7)
+    ids = list(Ticket.objects.values_list("pk", flat=True))
+    if refresh == "rebuild":
+        report_services.rollup_rebuild()
+    else:
+        # Set-based: a fixed number of statements for the whole batch, not per ticket.
+        with django_assert_max_num_queries(14):
+            assert report_services.rollup_refresh_tickets(ticket_ids=ids) == len(ids)
+    assert TicketFact.objects.count() == len(ids)
+    assert_rollups_match_raw()
+    today = selectors.reporting_today()
+    period = selectors.Period(today - timedelta(days=30), today + timedelta(days=1))
+    scope = selectors.department_scope(org.it, "supplier")
+    figures = selectors.sla_figures(scope=scope, period=period)
+    stopped = sum(getattr(p, f"res_h{i}") for p in PairRollup.objects.filter(supplier_id=org.it.pk)
+                  for i in range(buckets.COUNT))  # fmt: skip
+    assert figures["resolution"]["stopped"] == stopped > 0
+    for metric in ("first_response", "resolution"):
+        median, p90 = _raw_quantiles(metric, org.it.pk)
+        assert (figures[metric]["median"], figures[metric]["p90"]) == (median, p90)
+    # Refreshing again changes nothing (the deltas are exact).
+    assert report_services.rollup_refresh_tickets(ticket_ids=ids) == 0
+    assert_rollups_match_raw()
+    # A later change of a bulk-made ticket through the services keeps them exact too.
+    ticket = Ticket.objects.filter(status="open").first()
+    ticket_services.ticket_transition(ticket=ticket, actor=org.admin, to_status="resolved")
+    assert_rollups_match_raw()
+
+
+def test_batch_refresh_applies_changes_of_several_tickets_in_one_row(org, ticket, monday_10):
+    """Two tickets in the same roll-up rows changed behind the services' back: one batch
+    refresh sums their deltas per row and lands on the raw recomputation."""
+    from tickets.models import Ticket
+
+    other = ticket_services.ticket_create(
+        requester=org.employee, service=org.service, title="Second", now=monday_10
+    )
+    Ticket.objects.filter(pk__in=[ticket.pk, other.pk]).update(priority="P1")
+    assert report_services.rollup_refresh_tickets(ticket_ids=[other.pk, ticket.pk, ticket.pk]) == 2
+    assert {r.priority: r.filed for r in DailyRollup.objects.all()} == {"P3": 0, "P1": 2}
+    assert_rollups_match_raw()

@@ -132,6 +132,40 @@ def test_every_figure_links_to_exactly_the_tickets_behind_it(client, history):  
 
 
 @time_machine.travel(NOW, tick=False)
+def test_histogram_chart_spans_only_the_occupied_buckets(client, history):  # noqa: F811
+    """Empty leading and trailing buckets are trimmed; empty ones inside the range stay, so
+    the bars keep their place on the time axis. Each table row links to its bucket."""
+    import json
+
+    from reports import buckets
+
+    signed_in(client, history.it_lead)
+    response = client.get(f"/dashboards/it/supplier/?{WEEK}")
+    chart = json.loads(
+        re.search(r'id="chart-histogram"[^>]*>(.*?)</script>', response.content.decode()).group(1)
+    )
+    # Hand-computed (history fixture): first response 0.5 h … 6 h, resolution 3 h … 15 h.
+    first, last = buckets.bucket_of(timedelta(minutes=30)), buckets.bucket_of(timedelta(hours=15))
+    assert chart["labels"] == [buckets.bucket_label(i) for i in range(first, last + 1)]
+    fr, res = (dataset["data"] for dataset in chart["datasets"])
+    assert len(fr) == len(res) == last - first + 1
+    assert fr[0] == 1 and res[-1] == 1 and 0 in fr  # an interior empty bucket is kept
+    assert (sum(fr), sum(res)) == (5, 4)  # T5 still runs towards resolution
+    html = response.content.decode()
+    three_hours = buckets.bucket_of(timedelta(hours=3))
+    href = f"state=res_stopped&amp;bucket={three_hours}"
+    assert href in html
+    listed = client.get(
+        f"/dashboards/tickets/?supplier=it&filed_from=2026-01-12&filed_before=2026-01-19"
+        f"&state=res_stopped&bucket={three_hours}"
+    ).content.decode()
+    assert re.search(r"<strong data-count>2</strong>", listed)  # T3 and T6: 3 h each
+    assert buckets.bucket_label(three_hours) in listed
+    bad = client.get("/dashboards/tickets/?supplier=it&bucket=3")
+    assert bad.status_code == 400  # a bucket without a stopped-clock state
+
+
+@time_machine.travel(NOW, tick=False)
 def test_customer_side_lists_the_suppliers(client, history):  # noqa: F811
     signed_in(client, history.finance_lead)
     html = client.get(f"/dashboards/finance/customer/?{WEEK}").content.decode()
