@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError, connection, transaction
 
 from tickets import services
 from tickets.models import Event
@@ -93,6 +94,56 @@ def test_events_cannot_be_updated_or_deleted(ticket):
         event.save()
     with pytest.raises(RuntimeError):
         event.delete()
+
+
+def test_event_queryset_refuses_update_and_delete(ticket):
+    events = Event.objects.filter(ticket=ticket)
+    with pytest.raises(RuntimeError, match="append-only"):
+        events.update(kind="status")
+    with pytest.raises(RuntimeError, match="append-only"):
+        events.bulk_update(list(events), ["kind"])
+    with pytest.raises(RuntimeError, match="append-only"):
+        events.delete()
+    assert kinds(ticket) == ["created"]
+
+
+@pytest.mark.parametrize(
+    "assignment", ["kind = 'status'", "after = '{}'::jsonb", "created_at = now()"]
+)
+def test_database_refuses_a_raw_update_of_an_event(ticket, assignment):
+    event = Event.objects.get(ticket=ticket)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"UPDATE tickets_event SET {assignment} WHERE id = %s", [event.pk])
+    assert Event.objects.get(pk=event.pk).kind == "created"
+
+
+def test_database_refuses_setting_an_actor_that_was_not_there(org, ticket):
+    event = Event.objects.get(ticket=ticket)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE tickets_event SET actor_id = %s WHERE id = %s", [org.it_agent.pk, event.pk]
+        )
+
+
+def test_deleting_a_user_keeps_their_events_without_the_actor(org, ticket):
+    from tests.factories import MembershipFactory, UserFactory
+
+    leaver = UserFactory(username="leaver", home_department=org.it)
+    MembershipFactory(user=leaver, department=org.it)
+    services.ticket_assign(ticket=ticket, actor=leaver, assignee=org.it_agent)
+    event = Event.objects.get(ticket=ticket, kind="assigned")
+    assert event.actor_id == leaver.pk
+    leaver.delete()  # on_delete=SET_NULL: the one UPDATE the trigger lets through
+    kept = Event.objects.get(pk=event.pk)
+    assert (kept.actor_id, kept.kind, kept.after) == (None, event.kind, event.after)
 
 
 def test_rating_once_per_resolution(org, ticket):

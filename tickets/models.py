@@ -199,8 +199,29 @@ class Attachment(models.Model):
         return self.filename
 
 
+class EventQuerySet(models.QuerySet):
+    """Bulk writes that would rewrite the trail are refused like `Event.save()` on a stored row.
+
+    (A ticket's own deletion still removes its events: Django's cascade deletes them with a raw
+    query, not through this queryset. The application never deletes tickets.)
+    """
+
+    def update(self, **kwargs):
+        raise RuntimeError("Events are append-only; they are never updated.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise RuntimeError("Events are append-only; they are never updated.")
+
+    def delete(self):
+        raise RuntimeError("Events are append-only; they are never deleted.")
+
+
 class Event(models.Model):
-    """Append-only audit record of one change to a ticket (who, when, what, before → after)."""
+    """Append-only audit record of one change to a ticket (who, when, what, before → after).
+
+    Enforced three times: `save()`/`delete()` here, `EventQuerySet`, and a database trigger
+    (migration 0004) that refuses any UPDATE except the actor's SET NULL when a user is deleted.
+    """
 
     class Kind(models.TextChoices):
         CREATED = "created", _("filed")
@@ -233,6 +254,8 @@ class Event(models.Model):
     # Internal events (notes) are hidden from requesters like the notes themselves.
     internal = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
