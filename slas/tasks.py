@@ -36,13 +36,17 @@ LOCKED_RETRIES = 5
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, **RETRY)
 def sla_fire_ticket(self, ticket_id: int, at: str | None = None) -> str:
-    """Fire the due ladder levels of one ticket, at (or just after) the instant `at`.
+    """Fire the due ladder levels of one ticket, at (or just after) the instant `at`, and in
+    the same batch every other ticket due by then (up to FIRE_BATCH in all): tasks woken for
+    the same moment then find their work done and return after one query.
 
     The use case re-reads the ticket under its row lock and returns early when nothing is
     due any more (answered, paused, fired by the sweep), so a stale or repeated task is a
     single cheap query.
     """
-    outcome = escalation.sla_escalate(ticket_id=ticket_id, now=timezone.now())
+    outcome = escalation.sla_escalate(
+        ticket_id=ticket_id, now=timezone.now(), others=escalation.FIRE_BATCH - 1
+    )
     if outcome.locked:
         if self.request.retries >= LOCKED_RETRIES:
             return "locked; left to the sweep"

@@ -502,11 +502,11 @@ def test_a_failing_roll_up_refresh_does_not_stop_the_escalation(
 
     from reports import services as report_services
 
-    def broken(*, ticket_id):
-        Ticket.objects.filter(pk=ticket_id).update(title="changed inside the savepoint")
+    def broken(*, ticket_ids):
+        Ticket.objects.filter(pk__in=ticket_ids).update(title="changed inside the savepoint")
         raise IntegrityError("a roll-up row refused")
 
-    monkeypatch.setattr(report_services, "rollup_refresh_ticket", broken)
+    monkeypatch.setattr(report_services, "rollup_refresh_tickets", broken)
     escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)  # breach: refresh runs
     assert escalations(filed) == [("first_response", "0.75"), ("first_response", "1.00")]
     assert Ticket.objects.get(pk=filed.pk).title == "Laptop"  # its savepoint rolled back

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -46,6 +47,16 @@ def email_batch():
 # --- Writes ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Notice:
+    """One cause to tell people about: who, about which ticket, what, and its dedupe key."""
+
+    recipients: Iterable
+    ticket: Ticket | None
+    message: str
+    dedupe_key: str
+
+
 def notify(
     *,
     recipients: Iterable,
@@ -64,9 +75,55 @@ def notify(
     this transaction (e.g. it holds a new row's id), which saves a query. Returns the ids not
     yet e-mailed.
     """
-    people = {user.pk: user for user in recipients if user is not None and user.is_active}
-    if not people:
+    notice = Notice(recipients=recipients, ticket=ticket, message=message, dedupe_key=dedupe_key)
+    if new_cause:
+        return notify_many(notices=[notice], now=now, email=email)
+    people, rows = _rows(notice, now)
+    if not rows:
         return []
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = list(
+        Notification.objects.filter(
+            dedupe_key=dedupe_key[:120], recipient_id__in=people, emailed_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    if email:
+        _email_on_commit(ids)
+    return ids
+
+
+def notify_many(*, notices: Iterable[Notice], now: datetime, email: bool = True) -> list[int]:
+    """Notify the recipients of several new causes: one INSERT and one on-commit e-mail
+    hand-off for all of them (the escalation fires many levels per transaction).
+
+    Every key must have been minted in this transaction (the caller has just recorded what
+    the key names, e.g. an Escalation row under its unique constraint), so no row can
+    conflict and a plain INSERT hands back the ids in the same round trip. Confidential
+    requests are redacted per recipient exactly as in `notify`. Returns the new ids.
+    """
+    rows, keys = [], set()
+    for notice in notices:
+        for row in _rows(notice, now)[1]:
+            # Two causes with one key (one escalation level notifying the supplier's and the
+            # customer's lead, the same person) tell each person once.
+            if (row.recipient_id, row.dedupe_key) not in keys:
+                keys.add((row.recipient_id, row.dedupe_key))
+                rows.append(row)
+    if not rows:
+        return []
+    ids = [row.pk for row in Notification.objects.bulk_create(rows)]
+    if email:
+        _email_on_commit(ids)
+    return ids
+
+
+def _rows(notice: Notice, now: datetime) -> tuple[dict, list[Notification]]:
+    """The Notification rows of one cause: one per active recipient, redacted for those who
+    may not open a confidential request."""
+    ticket = notice.ticket
+    people = {user.pk: user for user in notice.recipients if user is not None and user.is_active}
+    if not people:
+        return people, []
     # Issue 9: the title and reference of a confidential request reach only those who may open
     # it; anyone else an escalation names (a lead) gets a notice without them.
     hidden = (
@@ -80,42 +137,36 @@ def notify(
         if hidden
         else ""
     )
-    rows = [
+    return people, [
         Notification(
             recipient_id=user_id,
             ticket=None if user_id in hidden else ticket,
-            message=(redacted if user_id in hidden else message)[:300],
-            dedupe_key=dedupe_key[:120],
+            message=(redacted if user_id in hidden else notice.message)[:300],
+            dedupe_key=notice.dedupe_key[:120],
             created_at=now,
         )
         for user_id in sorted(people)
     ]
-    if new_cause:
-        # The caller minted the key in this transaction: no row can conflict, and a plain
-        # INSERT hands back the ids in the same round trip.
-        ids = [row.pk for row in Notification.objects.bulk_create(rows)]
-    else:
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        ids = list(
-            Notification.objects.filter(
-                dedupe_key=dedupe_key[:120], recipient_id__in=people, emailed_at__isnull=True
-            ).values_list("pk", flat=True)
-        )
-    if email and ids:
-        from tickets.tasks import publish_emails  # the tasks module imports this one
 
-        def send() -> None:
-            collecting = getattr(_email_batch, "ids", None)
-            if collecting is None:
-                publish_emails(notification_ids=ids)
-            else:
-                collecting.extend(ids)
-                if len(collecting) >= EMAIL_BATCH_SIZE:
-                    publish_emails(notification_ids=list(collecting))
-                    collecting.clear()
 
-        transaction.on_commit(send, robust=True)
-    return ids
+def _email_on_commit(ids: list[int]) -> None:
+    """Queue the e-mail copies of `ids` once the transaction commits (batched inside
+    `email_batch`); a rolled-back transaction queues nothing."""
+    if not ids:
+        return
+    from tickets.tasks import publish_emails  # the tasks module imports this one
+
+    def send() -> None:
+        collecting = getattr(_email_batch, "ids", None)
+        if collecting is None:
+            publish_emails(notification_ids=ids)
+        else:
+            collecting.extend(ids)
+            if len(collecting) >= EMAIL_BATCH_SIZE:
+                publish_emails(notification_ids=list(collecting))
+                collecting.clear()
+
+    transaction.on_commit(send, robust=True)
 
 
 def notification_mark_read(*, user, notification_id: int, now: datetime) -> Notification:
