@@ -1,10 +1,11 @@
-"""The Jinja2 environment for the hot partials (ticket tables, the ticket page's conversation
-and history): Jinja2 compiles templates to Python code and renders them several times faster
-than Django's template language, which is most of a busy page's cost (issue 10, RESULTS.md).
+"""The Jinja2 environment for hot partials: the ticket tables of the queue, my requests and
+home (25 rows of badges, links and countdowns). Jinja2 compiles templates to Python code and
+renders such a table in about half the CPU time of Django's template language (issue 10,
+bench/RESULTS.md).
 
-Everything else stays in Django templates; the partials are pulled in with
-`{% jinja "name" %}` (tickets/templatetags/servicedesk.py). The helpers here are the same
-functions the Django templates use, so both engines print the same HTML.
+Pages stay Django templates and pull a partial in with `{% jinja "name" %}`
+(tickets/templatetags/servicedesk.py). The helpers here are the functions the Django templates
+use, so both engines print the same HTML, and the strings are the same gettext messages.
 """
 
 from __future__ import annotations
