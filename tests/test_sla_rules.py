@@ -299,6 +299,39 @@ def test_next_sla_event_after_priority_change(org, filed, travel):
     assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at == at(12, 10) + 3 * H / 4
 
 
+def test_next_sla_event_after_service_change(org, filed, travel):
+    faster = standard(name="Faster", targets={p: (H, 2 * H) for p in ("P1", "P2", "P3", "P4")})
+    other = ServiceFactory(department=org.it, standard=faster)
+    travel(at(12, 10) + H / 2)
+    services.ticket_change_service(ticket=filed, actor=org.it_agent, service=other)
+    # New first response target 1 h; 30 min counted; 75 % = 45 min → 15 min more → 10:45.
+    assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at == at(12, 10) + 3 * H / 4
+
+
+def test_next_sla_event_after_cancel_is_cleared(org, filed, travel):
+    travel(at(12, 11))
+    services.ticket_transition(ticket=filed, actor=org.employee, to_status="cancelled")
+    assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at is None
+
+
+def test_next_sla_event_after_reopen_follows_the_resumed_resolution_clock(org, filed, travel):
+    travel(at(12, 11))
+    services.ticket_comment(ticket=filed, author=org.it_agent, body="Fixed?")
+    travel(at(12, 13))
+    services.ticket_transition(ticket=filed, actor=org.it_agent, to_status="resolved")
+    assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at is None
+    travel(at(13, 9))
+    services.ticket_transition(ticket=filed, actor=org.employee, to_status="open")
+    # Resolution 75 % of 16 h = 12 h; 3 h counted → 9 h more: Tue 9–17 + Wed 9–10.
+    assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at == at(14, 10)
+
+
+def test_next_sla_event_after_an_internal_note_is_unchanged(org, filed, travel):
+    travel(at(12, 11))
+    services.ticket_comment(ticket=filed, author=org.it_agent, body="hmm", internal=True)
+    assert filed.__class__.objects.get(pk=filed.pk).next_sla_event_at == at(12, 13)
+
+
 def test_working_day_stays_eight_hours_on_a_dst_day(org, travel):
     from slas.services import calendar_save
 

@@ -185,3 +185,48 @@ def test_ticket_page_shows_each_clock_with_target_used_and_deadline(client, org)
     assert "1h</dd>" in body  # used so far
     assert "due in 3 h</time>" in body
     assert timezone.localtime(MONDAY_10 + timedelta(hours=4)).strftime("%H:%M") in body
+
+
+def test_ticket_page_shows_deadlines_in_the_viewers_time_zone(client, org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = file(org)
+    org.employee.time_zone = "America/New_York"
+    org.employee.save(update_fields=["time_zone"])
+    with time_machine.travel(MONDAY_10 + timedelta(hours=1), tick=False):
+        client.force_login(org.employee)
+        body = client.get(reverse("ticket_detail", args=[ticket.reference])).content.decode()
+    # First response: 4 business hours from Monday 10:00 Berlin = 14:00 Berlin = 08:00 New York.
+    assert "Mon 12 Jan, 08:00" in body
+    assert "Mon 12 Jan, 14:00" not in body
+    # Resolution: 16 business hours = Wednesday 10:00 Berlin = 04:00 New York.
+    assert "Wed 14 Jan, 04:00" in body
+
+
+def _sla_side(client, user, ticket) -> str:
+    client.force_login(user)
+    body = client.get(reverse("ticket_detail", args=[ticket.reference])).content.decode()
+    return body[body.index('id="sla-h"') :]
+
+
+def test_ticket_page_names_each_clock_state_in_words(client, org):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = file(org)
+        side = _sla_side(client, org.employee, ticket)
+        assert side.count("sla-on_track") == 2 and "On track" in side  # running
+    with time_machine.travel(MONDAY_10 + timedelta(hours=1), tick=False):
+        services.ticket_comment(ticket=ticket, author=org.it_agent, body="On it")
+        services.ticket_transition(
+            ticket=ticket, actor=org.it_agent, to_status="waiting_on_customer"
+        )
+        side = _sla_side(client, org.employee, ticket)
+        assert "sla-met" in side and "Met" in side  # first response answered in time
+        assert "sla-paused" in side and "Paused" in side  # resolution waits on the customer
+    with time_machine.travel(MONDAY_10 + timedelta(hours=2), tick=False):
+        services.ticket_transition(ticket=ticket, actor=org.employee, to_status="cancelled")
+        side = _sla_side(client, org.employee, ticket)
+        assert side.count("sla-cancelled") == 2 and "Cancelled" in side
+    with time_machine.travel(MONDAY_10, tick=False):
+        late = file(org)
+    with time_machine.travel(MONDAY_10 + timedelta(hours=5), tick=False):
+        side = _sla_side(client, org.employee, late)
+        assert "sla-breached" in side and "Breached" in side  # past 4 h, still running
