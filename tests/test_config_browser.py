@@ -127,3 +127,68 @@ def test_the_ladder_editor_adds_a_level(browser, live_server):
     latest = StandardVersion.objects.get(standard=org.standard, number=2)
     assert latest.levels.filter(metric="resolution", threshold="1.50").exists()
     assert page.console_errors == []
+
+
+def test_admin_sets_up_a_calendar_by_keyboard_and_every_config_page_is_accessible(
+    browser, live_server, tmp_path
+):
+    """Issue 7 §1 in a real browser, with the keyboard only for the actions: the calendar page
+    (time zone, split shifts, a holiday preset shown as dates, a preview with "filed now → due
+    at"), then the other configuration pages — each free of serious axe violations."""
+    from slas.models import Calendar
+
+    org = factories.build_org()
+    base = live_server.url
+    page = new_page(browser)
+    sign_in(page, base, "admin")
+
+    page.goto(f"{base}/config/")
+    assert axe_violations(page, base) == [], "configuration home"
+    page.get_by_role("link", name="New calendar").click()
+    page.wait_for_url(re.compile(r"/config/calendars/new/$"))
+    assert axe_violations(page, base) == [], "new calendar"
+    page.get_by_label("Name").fill("Munich office")
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_label("Monday").fill("09:00-12:30, 13:30-17:30")
+    page.get_by_label("Holiday preset: country").select_option("DE")
+    page.get_by_label("Holiday preset: subdivision").fill("BY")
+    page.get_by_role("button", name="Preview").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    preview = page.locator("section.preview")
+    assert "Working time over the next seven days" in preview.inner_text()
+    assert preview.locator(".holiday-list li").count() > 10  # this and next year's dates
+    assert not Calendar.objects.filter(name="Munich office").exists()  # a preview saves nothing
+    assert axe_violations(page, base) == [], "calendar preview"
+
+    page.get_by_role("button", name="Save calendar").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    calendar = Calendar.objects.get(name="Munich office")
+    assert page.get_by_text("Calendar “Munich office” saved.").is_visible()
+    page.get_by_label("Duration").fill("2 business days")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "is due" in page.get_by_test_id("due-at").inner_text()
+    page.screenshot(path=str(screenshots_dir(tmp_path) / "config-calendar.png"), full_page=True)
+    assert axe_violations(page, base) == [], "calendar detail with a due time"
+
+    # A form with errors keeps what was typed and stays accessible.
+    page.goto(f"{base}/config/calendars/{calendar.pk}/edit/")
+    page.get_by_label("Tuesday").fill("17:00-09:00")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save calendar").click()
+    assert page.get_by_role("alert").first.is_visible()
+    assert page.get_by_label("Tuesday").input_value() == "17:00-09:00"
+    assert axe_violations(page, base) == [], "calendar form with errors"
+
+    for label, path in [
+        ("new standard", "/config/standards/new/"),
+        ("standard version", f"/config/standards/{org.standard.pk}/versions/1/"),
+        ("re-target open tickets", f"/config/standards/{org.standard.pk}/retarget/"),
+    ]:
+        page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+        assert axe_violations(page, base) == [], label
+    console = [e for e in page.console_errors if "status of 400" not in e]
+    assert console == []
