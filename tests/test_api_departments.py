@@ -64,6 +64,22 @@ def test_departments_list_has_a_query_budget(org, django_assert_max_num_queries)
     assert response.json()["count"] == 64
 
 
+def test_page_size_is_capped_at_500_and_next_walks_the_rest(org):
+    from departments.models import Department
+
+    Department.objects.bulk_create(
+        Department(name=f"Unit {n}", slug=f"unit-{n}", code=f"U{n}") for n in range(500)
+    )
+    client = token_client(org.employee)
+    first = client.get("/api/v1/departments/?page_size=1000&ordering=slug").json()
+    assert first["count"] == 504
+    assert len(first["results"]) == 500
+    assert first["previous"] is None and "page=2" in first["next"]
+    second = client.get(first["next"]).json()
+    assert len(second["results"]) == 4 and second["next"] is None
+    assert client.get("/api/v1/departments/?page_size=2").json()["next"]
+
+
 def test_services_list_has_every_contract_field(org):
     response = token_client(org.employee).get("/api/v1/services/?department=it")
     rows = response.json()["results"]

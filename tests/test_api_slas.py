@@ -200,6 +200,43 @@ def test_admin_publishes_a_standard(org):
     assert body["version"] == 1
 
 
+def test_targets_down_to_seconds_are_valid_and_clocks_keep_them(org, monday_10):
+    import time_machine
+
+    from slas.models import SlaClock
+    from tickets import services as ticket_services
+
+    always = sla_services.calendar_save(
+        name="Around the clock", timezone_name="UTC", always_open=True
+    )
+    targets = [
+        {"priority": p, "first_response": "00:00:05", "resolution": "00:01:30"}
+        for p in ("P1", "P2", "P3", "P4")
+    ]
+    response = token_client(org.admin).post(
+        "/api/v1/standards/",
+        _standard_payload(org, name="Seconds", calendar=always.pk, targets=targets),
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["targets"][2] == {
+        "priority": "P3",
+        "first_response": "00:00:05",
+        "resolution": "00:01:30",
+    }
+    service = factories.ServiceFactory(
+        department=org.it, standard=ServiceStandard.objects.get(pk=response.json()["id"])
+    )
+    with time_machine.travel(monday_10, tick=False):
+        ticket = ticket_services.ticket_create(
+            requester=org.employee, service=service, title="Fast"
+        )
+    clocks = {c.metric: c for c in SlaClock.objects.filter(ticket=ticket)}
+    assert clocks["first_response"].target == timedelta(seconds=5)
+    assert clocks["first_response"].deadline == monday_10 + timedelta(seconds=5)
+    assert clocks["resolution"].deadline == monday_10 + timedelta(seconds=90)
+
+
 def test_put_and_patch_publish_new_versions_and_keep_the_old(org):
     client = token_client(org.admin)
     url = f"/api/v1/standards/{org.standard.pk}/"
