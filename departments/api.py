@@ -138,7 +138,7 @@ class ServiceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     ordering = ["department__name", "name"]
 
     def get_queryset(self):
-        return Service.objects.select_related("department").order_by("department__name", "name")
+        return selectors.service_list()
 
     def create(self, request, *args, **kwargs):
         data = ServiceInputSerializer(data=request.data)

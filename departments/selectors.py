@@ -12,6 +12,11 @@ def department_list(*, active_only: bool = True) -> QuerySet[Department]:
     return queryset.filter(active=True) if active_only else queryset
 
 
+def service_list() -> QuerySet[Service]:
+    """Every catalogue entry, active or not, with its supplier department (API and config)."""
+    return Service.objects.select_related("department").order_by("department__name", "name")
+
+
 def catalogue(*, search: str = "") -> QuerySet[Department]:
     """Active supplier departments with their active services, optionally searched."""
     services = Service.objects.filter(active=True).select_related(
