@@ -161,3 +161,61 @@ def test_what_happens_next_follows_the_chosen_service(browser, live_server):
     assert "HR receives your request" in panel.inner_text()
     assert "First response within 4 business hours" in panel.inner_text()
     assert page.console_errors == []
+
+
+def test_core_flows_work_with_javascript_switched_off(browser, live_server):
+    """Issue 5 §7: filing, preview, assigning, replying, the internal note and resolving are
+    plain forms; nothing needs the script."""
+    org = factories.build_org()
+    base = live_server.url
+
+    def no_script_page():
+        context = browser.new_context(java_script_enabled=False, locale="en-GB")
+        return context.new_page()
+
+    employee = no_script_page()
+    sign_in(employee, base, "employee")
+    employee.goto(f"{base}/tickets/new/?service={org.service.pk}")
+    employee.get_by_label("Title").fill("Printer offline")
+    employee.get_by_label("Description").fill("It says **offline**.")
+    with employee.expect_navigation():
+        employee.get_by_role("button", name="Preview").click()
+    assert employee.locator("strong", has_text="offline").first.is_visible()
+    assert employee.get_by_label("Title").input_value() == "Printer offline"
+    with employee.expect_navigation():
+        employee.get_by_role("button", name="File request").click()
+    assert re.search(r"/tickets/IT-1/$", employee.url)
+    ticket = Ticket.objects.get()
+
+    agent = no_script_page()
+    sign_in(agent, base, "itagent")
+    row = agent.locator("tbody tr", has_text="IT-1")
+    with agent.expect_navigation():
+        row.get_by_role("button", name=re.compile(r"Assign to me.*IT-1")).click()
+    ticket.refresh_from_db()
+    assert ticket.assignee == org.it_agent
+    agent.goto(f"{base}/tickets/IT-1/")
+    agent.get_by_label("Message").fill(REPLY)
+    agent.get_by_label("Public reply").check()
+    with agent.expect_navigation():
+        agent.get_by_role("button", name=re.compile("Send public reply|Add internal note")).click()
+    agent.get_by_label("Message").fill(NOTE)
+    agent.get_by_label("Internal note").check()
+    with agent.expect_navigation():
+        agent.get_by_role("button", name=re.compile("Send public reply|Add internal note")).click()
+    assert list(Comment.objects.order_by("pk").values_list("internal", flat=True)) == [
+        False,
+        True,
+    ]
+    with agent.expect_navigation():
+        agent.get_by_role("button", name="Resolve").click()
+    ticket.refresh_from_db()
+    assert ticket.status == Status.RESOLVED
+
+    employee.goto(f"{base}/tickets/IT-1/")
+    assert employee.get_by_text(REPLY).is_visible()
+    assert NOTE not in employee.content()
+    employee.get_by_label("4 – good").check()
+    with employee.expect_navigation():
+        employee.get_by_role("button", name="Send rating").click()
+    assert SatisfactionRating.objects.get().rating == 4
