@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 
 from django.db import connection, transaction
 from django.db.models import Count
+from django.db.models.sql import InsertQuery
 
+from reports import cache as report_cache
 from reports import facts
 from reports.models import TicketFact
 from slas.models import SlaClock
@@ -55,50 +57,69 @@ def fact_from_raw(ticket_id: int) -> dict | None:
     )
 
 
-def _add_to_rows(changes: dict[tuple[type, tuple], dict[str, int]]) -> None:
+def _add_to_rows(
+    changes: dict[tuple[type, tuple], dict[str, int]], *, then: tuple[str, list] | None = None
+) -> None:
     """Apply `{(model, key): {counter: amount}}`: one multi-row upsert per table (and chunk).
 
     INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET c = c + EXCLUDED.c is a single
     atomic statement on PostgreSQL and SQLite: the row locks it takes serialise concurrent
     writers of those rows. Every value column is written on insert (the histogram columns
     too: the model defaults are Python-side only, the columns are NOT NULL without a default).
+    On PostgreSQL the statements, and `then` (one more statement and its parameters), go to
+    the server in one round trip.
     """
     quote = connection.ops.quote_name
     by_model: dict[type, list[tuple[tuple, dict[str, int]]]] = defaultdict(list)
     for (model, key), amounts in changes.items():
         by_model[model].append((key, amounts))
-    with connection.cursor() as cursor:
-        # Tables and rows in a fixed order, so two transactions lock the same rows in the same
-        # order (no deadlock between a batch refresh and a ticket's own refresh).
-        for model in sorted(by_model, key=lambda m: m.__name__):
-            rows = sorted(by_model[model], key=lambda item: str(item[0]))
-            key_fields = _KEYS[model]
-            value_fields = _VALUES[model]
-            table = quote(model._meta.db_table)
-            columns = [*key_fields, *value_fields]
-            # Stay under SQLite's bound-parameter limit (PostgreSQL has none that matters).
-            per_statement = max(1, 20_000 // len(columns))
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start : start + per_statement]
-                params: list = []
-                for key, amounts in chunk:
-                    params += [_adapt(n, v) for n, v in zip(key_fields, key, strict=True)]
-                    params += [amounts.get(name, 0) for name in value_fields]
-                touched = [n for n in value_fields if any(a.get(n) for _, a in chunk)]
-                if not touched:
-                    continue
-                updates = ", ".join(
-                    f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
-                    for name in touched
-                )
-                placeholders = f"({', '.join(['%s'] * len(columns))})"
-                cursor.execute(
+    statements: list[tuple[str, list]] = []
+    # Tables and rows in a fixed order, so two transactions lock the same rows in the same
+    # order (no deadlock between a batch refresh and a ticket's own refresh).
+    for model in sorted(by_model, key=lambda m: m.__name__):
+        rows = sorted(by_model[model], key=lambda item: str(item[0]))
+        key_fields = _KEYS[model]
+        value_fields = _VALUES[model]
+        table = quote(model._meta.db_table)
+        columns = [*key_fields, *value_fields]
+        # Stay under SQLite's bound-parameter limit (PostgreSQL has none that matters).
+        per_statement = max(1, 20_000 // len(columns))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list = []
+            for key, amounts in chunk:
+                params += [_adapt(n, v) for n, v in zip(key_fields, key, strict=True)]
+                params += [amounts.get(name, 0) for name in value_fields]
+            touched = [n for n in value_fields if any(a.get(n) for _, a in chunk)]
+            if not touched:
+                continue
+            updates = ", ".join(
+                f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
+                for name in touched
+            )
+            placeholders = f"({', '.join(['%s'] * len(columns))})"
+            statements.append(
+                (
                     f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
                     f"VALUES {', '.join([placeholders] * len(chunk))} "
                     f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) "
                     f"DO UPDATE SET {updates}",
                     params,
                 )
+            )
+    if then is not None:
+        statements.append(then)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            # psycopg2 binds client-side and sends the statements as one simple query; they
+            # run in order, inside the caller's transaction.
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [param for _, params in statements for param in params],
+            )
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
 
 
 def _adapt(name: str, value):
@@ -115,8 +136,10 @@ def rollup_refresh_ticket(*, ticket_id: int) -> bool:
     """Bring one ticket's fact and its roll-up rows up to date; return whether anything changed.
 
     Call inside the transaction of the ticket change (the ticket services do); idempotent.
+    No savepoint of its own: an error here fails the caller's change, and a caller that must
+    survive one (the escalation) wraps the call in its own savepoint.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # The fact row lock (behind the ticket row lock the services hold) serialises two
         # refreshes of one ticket, so each applies its delta against the fact it replaces.
         old = (
@@ -128,6 +151,7 @@ def rollup_refresh_ticket(*, ticket_id: int) -> bool:
         new = fact_from_raw(ticket_id)
         if old == new:
             return False
+        report_cache.facts_changed(old, new)
         changes = facts.delta(old, new)
         if changes:
             _add_to_rows(changes)
@@ -138,6 +162,35 @@ def rollup_refresh_ticket(*, ticket_id: int) -> bool:
         else:
             TicketFact.objects.filter(ticket_id=ticket_id).update(**new)
     return True
+
+
+def rollup_add_filed(*, ticket: Ticket, clocks: list[SlaClock], calendar) -> None:
+    """Add a ticket filed in this transaction to the facts and roll-ups.
+
+    `rollup_refresh_ticket` for the one case whose raw rows the caller holds: a new ticket has
+    no fact yet, no rating, and the clocks it was just given, so the fact is built from those
+    objects (the same `facts.build_fact`) instead of being read back, and the roll-up upserts
+    and the fact INSERT go to the database together.
+    """
+    values = {name: getattr(ticket, name) for name in facts.TICKET_VALUES}
+    clock_values = [
+        {
+            **{name: getattr(clock, name) for name in facts.CLOCK_VALUES if "__" not in name},
+            "version__calendar_id": clock.version.calendar_id,
+        }
+        for clock in clocks
+    ]
+    fact = facts.build_fact(
+        ticket=values, clocks=clock_values, ratings={}, calendar_for=lambda _: calendar
+    )
+    insert = InsertQuery(TicketFact)
+    insert.insert_values(
+        [TicketFact._meta.get_field(name) for name in ("ticket", *facts.FACT_FIELDS)],
+        [TicketFact(ticket_id=ticket.pk, **fact)],
+    )
+    ((sql, params),) = insert.get_compiler(connection=connection).as_sql()
+    _add_to_rows(facts.delta(None, fact), then=(sql, list(params)))
+    report_cache.facts_changed(fact)
 
 
 def rollup_refresh_tickets(*, ticket_ids: Iterable[int], batch: int = REFRESH_BATCH) -> int:
@@ -169,6 +222,7 @@ def _refresh_batch(ids: list[int]) -> int:
         new = dict(_raw_facts(ids))
         changes: dict[tuple[type, tuple], dict[str, int]] = {}
         replaced, inserts = [], []
+        touched: set[int] = set()
         for ticket_id in ids:
             before, after = old.get(ticket_id), new.get(ticket_id)
             if before == after:
@@ -177,6 +231,9 @@ def _refresh_batch(ids: list[int]) -> int:
                 row = changes.setdefault(row_key, {})
                 for name, amount in amounts.items():
                     row[name] = row.get(name, 0) + amount
+            touched.update(
+                f[n] for f in (before, after) if f for n in ("supplier_id", "customer_id")
+            )
             if before is not None:
                 replaced.append(ticket_id)
             if after is not None:
@@ -188,6 +245,8 @@ def _refresh_batch(ids: list[int]) -> int:
         if replaced:
             TicketFact.objects.filter(ticket_id__in=replaced).delete()
         _insert_rows(TicketFact, ("ticket_id", *facts.FACT_FIELDS), inserts)
+        if touched:
+            report_cache.departments_changed(touched)
     return len(set(replaced) | {row[0] for row in inserts})
 
 
@@ -269,6 +328,7 @@ def rollup_rebuild(*, progress=None) -> int:
                     f"LOCK TABLE {connection.ops.quote_name(TicketFact._meta.db_table)} "
                     "IN SHARE ROW EXCLUSIVE MODE"
                 )
+        report_cache.everything_changed()
         TicketFact.objects.all().delete()
         for model, _, _ in facts.TABLES:
             model.objects.all().delete()

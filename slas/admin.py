@@ -31,14 +31,30 @@ class CalendarAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [WorkingIntervalInline, HolidayInline]
 
 
-class StandardTargetInline(admin.TabularInline):
+class PublishedContentInline(admin.TabularInline):
+    """Targets and ladder are given when a version is added and shown, not edited, after:
+    tickets filed under a version are measured against exactly its content, and the SLA
+    engine caches a version's content per process (`slas.selectors.version_content`). A
+    change is a new version (`standard_publish`)."""
+
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and super().has_delete_permission(request, obj)
+
+
+class StandardTargetInline(PublishedContentInline):
     model = StandardTarget
-    extra = 0
 
 
-class LadderLevelInline(admin.TabularInline):
+class LadderLevelInline(PublishedContentInline):
     model = LadderLevel
-    extra = 0
 
 
 @admin.register(StandardVersion)

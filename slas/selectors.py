@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, Decimal
 
@@ -11,7 +12,15 @@ from django.utils import timezone
 
 from slas import rules
 from slas.clock import BusinessCalendar
-from slas.models import Calendar, LadderLevel, Metric, ServiceStandard, SlaClock, StandardVersion
+from slas.models import (
+    Calendar,
+    LadderLevel,
+    Metric,
+    ServiceStandard,
+    SlaClock,
+    StandardTarget,
+    StandardVersion,
+)
 
 # Holiday presets are expanded for this many years around today; the importer's 2016 history
 # and multi-year targets both fit.
@@ -109,13 +118,76 @@ def clock_state(*, clock: SlaClock, now: datetime) -> str:
     return rules.clock_state(clock, now)
 
 
+# Read a Service with these and filing a request to it reads no further configuration row
+# (`version_for_service`, `version_calendar`): its standard's current version and calendar.
+SERVICE_FILING_RELATED = (
+    "department__default_standard__current_version__calendar",
+    "standard__current_version__calendar",
+)
+
+
 def version_for_service(service) -> StandardVersion | None:
-    """The standard version a request to `service` filed now is measured against."""
-    standard_id = service.standard_id or service.department.default_standard_id
-    if standard_id is None:
-        return None
-    standard = ServiceStandard.objects.select_related("current_version").get(pk=standard_id)
+    """The standard version a request to `service` filed now is measured against.
+
+    Free when `service` was read with SERVICE_FILING_RELATED, one query otherwise.
+    """
+    from departments.models import Department, Service
+
+    if service.standard_id is not None:
+        standard_id = service.standard_id
+        standard = service.standard if Service.standard.is_cached(service) else None
+    else:
+        department = service.department
+        standard_id = department.default_standard_id
+        if standard_id is None:
+            return None
+        standard = (
+            department.default_standard
+            if Department.default_standard.is_cached(department)
+            else None
+        )
+    if standard is None or not ServiceStandard.current_version.is_cached(standard):
+        standard = ServiceStandard.objects.select_related("current_version").get(pk=standard_id)
     return standard.current_version
+
+
+def version_calendar(version: StandardVersion) -> BusinessCalendar:
+    """The pure calendar of `version`; no query when its Calendar row came with it."""
+    if StandardVersion.calendar.is_cached(version):
+        return business_calendar_of(version.calendar)
+    return business_calendar(version.calendar_id)
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    """What a standard version promises: targets per priority and its escalation ladder."""
+
+    targets: dict[str, StandardTarget]
+    levels: tuple[LadderLevel, ...]
+
+
+_content_cache: dict[int, VersionContent] = {}
+
+
+def version_content(version_id: int) -> VersionContent:
+    """Targets and ladder of a standard version, cached per process.
+
+    A published version never changes (`standard_publish` writes a new one; the admin shows a
+    published version's targets and ladder read-only), so the version id is a complete key
+    and nothing needs invalidating; `reports.facts.warning_threshold` relies on the same.
+    """
+    cached = _content_cache.get(version_id)
+    if cached is not None:
+        return cached
+    content = VersionContent(
+        targets={t.priority: t for t in StandardTarget.objects.filter(version_id=version_id)},
+        levels=tuple(
+            LadderLevel.objects.filter(version_id=version_id).order_by("metric", "threshold")
+        ),
+    )
+    with _cache_lock:
+        _content_cache[version_id] = content
+    return content
 
 
 def ladder_levels(version_id: int) -> list[LadderLevel]:

@@ -6,6 +6,7 @@ clock never changes apart from the ticket change that caused it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date as date_type
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,7 +34,13 @@ from slas.models import (
     StandardVersion,
     WorkingInterval,
 )
-from slas.selectors import business_calendar, threshold_duration, version_for_service
+from slas.selectors import (
+    business_calendar,
+    threshold_duration,
+    version_calendar,
+    version_content,
+    version_for_service,
+)
 
 ZERO = timedelta(0)
 
@@ -59,23 +66,66 @@ def _calendar_for(clock: SlaClock) -> BusinessCalendar:
     return business_calendar(clock.version.calendar_id)
 
 
-def sla_start_clocks(*, ticket, now: datetime) -> list[SlaClock]:
-    """Start the first-response and resolution clocks of a newly filed ticket."""
-    version = version_for_service(ticket.service)
+@dataclass
+class FilingClocks:
+    """The SLA clocks of a request about to be filed, worked out before its row is written so
+    the ticket is inserted with its next SLA event and nearest deadline already set."""
+
+    clocks: list[SlaClock] = field(default_factory=list)
+    calendar: BusinessCalendar | None = None
+    next_at: datetime | None = None
+    deadline: datetime | None = None
+
+
+def sla_plan_clocks(*, service, priority: str, now: datetime) -> FilingClocks:
+    """Start (in memory) the clocks of a request to `service` filed at `now`.
+
+    Reads nothing when `service` came with `SERVICE_FILING_RELATED` and the version's content
+    is cached; `sla_start_clocks` writes the result.
+    """
+    version = version_for_service(service)
     if version is None:
-        return []
-    calendar = business_calendar(version.calendar_id)
+        return FilingClocks()
+    content = version_content(version.pk)
+    target = content.targets.get(priority)
+    if target is None:
+        return FilingClocks()
+    calendar = version_calendar(version)
     clocks = []
     for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
-        target = _target(version, ticket.priority, metric)
-        if target is None:
-            continue
-        clock = SlaClock(ticket=ticket, metric=metric, version=version, target=target)
+        clock = SlaClock(metric=metric, version=version, target=target.target_for(metric))
         rules.begin(clock, calendar, now)
         clocks.append(clock)
-    SlaClock.objects.bulk_create(clocks)
-    sla_refresh_next_event(ticket=ticket)
-    return clocks
+    return FilingClocks(
+        clocks=clocks,
+        calendar=calendar,
+        # A new ticket has fired no level yet.
+        next_at=next_event_for_clocks(
+            clocks=clocks, levels=list(content.levels), fired=set(), calendar_for=lambda _: calendar
+        ),
+        deadline=min((c.deadline for c in clocks if c.deadline is not None), default=None),
+    )
+
+
+def sla_start_clocks(*, ticket, now: datetime, plan: FilingClocks | None = None) -> list[SlaClock]:
+    """Start the first-response and resolution clocks of a newly filed ticket.
+
+    `plan` is `sla_plan_clocks` for this ticket when the caller inserted the ticket row with
+    the plan's `next_at` and `deadline` (ticket_create does, saving an UPDATE); without it the
+    clocks are worked out here and the ticket's SLA columns written.
+    """
+    if plan is None:
+        plan = sla_plan_clocks(service=ticket.service, priority=ticket.priority, now=now)
+    for clock in plan.clocks:
+        clock.ticket = ticket
+    SlaClock.objects.bulk_create(plan.clocks)
+    if ticket.next_sla_event_at == plan.next_at and ticket.sla_deadline == plan.deadline:
+        # Already on the row: only the precise ETA task remains (every new next-event instant
+        # passes through `_schedule_if_near`, as in `sla_store_next_event`).
+        _schedule_if_near(ticket_id=ticket.pk, at=plan.next_at)
+    else:
+        sla_store_next_event(ticket=ticket, next_at=plan.next_at, deadline=plan.deadline)
+    return plan.clocks
 
 
 def _ticket_clocks(ticket) -> list[SlaClock]:

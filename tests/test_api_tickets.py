@@ -120,6 +120,46 @@ def test_employee_files_a_request_and_is_its_requester(org):
     assert response["Location"].endswith("/api/v1/tickets/IT-1/")
 
 
+def test_create_answers_what_a_read_of_the_new_ticket_answers(org, monday_10):
+    # The create response is built from the rows just written (no read-back): it must be the
+    # very representation, ETag included, that reading the ticket gives.
+    client = token_client(org.employee)
+    with time_machine.travel(monday_10, tick=False):
+        created = client.post(
+            "/api/v1/tickets/", {"service": org.service.pk, "title": "VPN down"}, format="json"
+        )
+        read = client.get("/api/v1/tickets/IT-1/")
+    assert created.status_code == 201
+    assert created.json() == read.json()
+    assert created["ETag"] == read["ETag"]
+
+
+# Token, service (with its standard's version and calendar), savepoint, reference number,
+# ticket, event, clocks, roll-ups and fact (one round trip), release.
+CREATE_QUERIES = 9
+
+
+@pytest.mark.parametrize("handlers", [1, 15])
+def test_an_api_create_costs_a_fixed_number_of_queries(
+    org, handlers, django_assert_max_num_queries
+):
+    from departments.models import Membership
+
+    for n in range(handlers):
+        factories.MembershipFactory(
+            user=factories.UserFactory(home_department=org.it),
+            department=org.it,
+            role=Membership.Role.LEAD if n % 3 == 0 else Membership.Role.MEMBER,
+        )
+    client = token_client(org.employee)
+    body = {"service": org.service.pk, "title": "VPN down", "priority": "P3"}
+    # The first create fills the per-process caches of calendar and standard version.
+    assert client.post("/api/v1/tickets/", body, format="json").status_code == 201
+    with django_assert_max_num_queries(CREATE_QUERIES):
+        response = client.post("/api/v1/tickets/", body, format="json")
+    assert response.status_code == 201, response.content
+
+
 def test_create_takes_an_optional_priority(org):
     response = token_client(org.employee).post(
         "/api/v1/tickets/",

@@ -133,7 +133,10 @@ class TicketSerializer(serializers.ModelSerializer):
 
 
 class TicketCreateSerializer(serializers.Serializer):
-    service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+    # With its standard's current version and calendar: filing then reads no configuration.
+    service = serializers.PrimaryKeyRelatedField(
+        queryset=Service.objects.select_related(*sla_selectors.SERVICE_FILING_RELATED)
+    )
     title = serializers.CharField(max_length=services.TITLE_MAX)
     description = serializers.CharField(max_length=TEXT_MAX, allow_blank=True, default="")
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
@@ -213,40 +216,50 @@ class RatingSerializer(serializers.Serializer):
 # --- SLA rows for a page of tickets ---------------------------------------------------------
 
 
+def _sla_rows(clocks, *, lens: selectors.SlaLens) -> list[dict]:
+    """ClockSerializer rows of one ticket's clocks as of `lens.now`."""
+    now = lens.now
+    return [
+        {
+            "metric": clock.metric,
+            "target": clock.target,
+            "elapsed": lens.elapsed(clock),
+            "deadline": clock.deadline,
+            "state": sla_selectors.clock_state(clock=clock, now=now),
+            "breached_at": clock.breached_at
+            or (
+                clock.deadline
+                if clock.status == "running" and clock.deadline and clock.deadline < now
+                else None
+            ),
+        }
+        for clock in clocks
+    ]
+
+
 def _attach_sla(tickets: list[Ticket], *, now) -> list[Ticket]:
     """Set `api_sla` and `api_escalations` on each ticket (clocks and escalations prefetched).
 
     Calendars are loaded once per distinct calendar (SlaLens) and the ladders of every
-    version involved in one query, so a page costs the same number of queries at any size.
+    version with an escalation in one query (none without one), so a page costs the same
+    number of queries at any size.
     """
     lens = selectors.SlaLens(now=now)
-    version_ids = {clock.version_id for t in tickets for clock in t.clocks.all()}
+    version_ids = {
+        clock.version_id for t in tickets if t.escalations.all() for clock in t.clocks.all()
+    }
     version_ids |= {e.level.version_id for t in tickets for e in t.escalations.all() if e.level}
     ladders: dict[tuple[int, str], list] = defaultdict(list)
-    for version_id, metric, threshold in (
-        LadderLevel.objects.filter(version_id__in=version_ids)
-        .order_by("version_id", "metric", "threshold")
-        .values_list("version_id", "metric", "threshold")
-    ):
-        ladders[(version_id, metric)].append(threshold)
+    if version_ids:
+        for version_id, metric, threshold in (
+            LadderLevel.objects.filter(version_id__in=version_ids)
+            .order_by("version_id", "metric", "threshold")
+            .values_list("version_id", "metric", "threshold")
+        ):
+            ladders[(version_id, metric)].append(threshold)
     for ticket in tickets:
         clocks = list(ticket.clocks.all())
-        ticket.api_sla = [
-            {
-                "metric": clock.metric,
-                "target": clock.target,
-                "elapsed": lens.elapsed(clock),
-                "deadline": clock.deadline,
-                "state": sla_selectors.clock_state(clock=clock, now=now),
-                "breached_at": clock.breached_at
-                or (
-                    clock.deadline
-                    if clock.status == "running" and clock.deadline and clock.deadline < now
-                    else None
-                ),
-            }
-            for clock in clocks
-        ]
+        ticket.api_sla = _sla_rows(clocks, lens=lens)
         clock_versions = {clock.metric: clock.version_id for clock in clocks}
         rows = []
         for escalation in ticket.escalations.all():
@@ -416,7 +429,14 @@ class TicketViewSet(
         data = TicketCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket = services.ticket_create(requester=request.user, **data.validated_data)
-        response = self._ticket_response(ticket.reference, code=status.HTTP_201_CREATED)
+        # The rows just committed are the representation, so nothing is read back: the
+        # requester may always see their own request, the ticket carries its clocks and
+        # related rows, and a request filed a moment ago has fired no escalation (levels fire
+        # from workers, after the commit).
+        ticket.api_sla = _sla_rows(ticket.clocks.all(), lens=selectors.SlaLens(now=timezone.now()))
+        ticket.api_escalations = []
+        response = Response(TicketSerializer(ticket).data, status=status.HTTP_201_CREATED)
+        response["ETag"] = ticket_etag(ticket)
         response["Location"] = request.build_absolute_uri(f"{ticket.reference}/")
         return response
 

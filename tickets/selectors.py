@@ -180,8 +180,12 @@ class SlaLens:
         return "at_risk" if clock.deadline <= limit else "on_track"
 
     def elapsed(self, clock: SlaClock) -> timedelta:
+        version = clock.version
+        if version.calendar_id not in self._calendars:
+            # No query when the version came with its Calendar row (a ticket just filed).
+            self._calendars[version.calendar_id] = sla_selectors.version_calendar(version)
         return sla_selectors.clock_elapsed(
-            clock=clock, calendar=self.calendar(clock.version.calendar_id), now=self.now
+            clock=clock, calendar=self._calendars[version.calendar_id], now=self.now
         )
 
     def summary(self, ticket: Ticket) -> dict | None:
