@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 from departments.models import Membership
 from reports import services as report_services
 from servicedesk import permissions
-from servicedesk.bulk_sql import insert_ignoring_conflicts, update_rows
+from servicedesk.bulk_sql import insert_values, update_rows
 from slas import rules
 from slas import services as sla_services
 from slas.clock import BusinessCalendar
@@ -103,6 +103,8 @@ CLOCK_FIELDS = [
     "version",
 ]
 TICKET_FIELDS = ["priority", "assignee", "updated_at", "next_sla_event_at", "sla_deadline"]
+EVENT_FIELDS = ("ticket", "actor", "kind", "field", "before", "after", "internal", "created_at")
+ESCALATION_FIELDS = ("ticket", "metric", "threshold", "level", "due_at", "fired_at", "actions")
 
 
 @dataclass
@@ -140,7 +142,7 @@ class _Plan:
     ticket: Ticket
     outcome: EscalateOutcome
     escalations: list[Escalation] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)  # EVENT_FIELDS values
     notices: list[Notice] = field(default_factory=list)
     clocks: dict[int, SlaClock] = field(default_factory=dict)  # changed clocks by id
     ticket_changed: bool = False
@@ -181,6 +183,7 @@ class _Batch:
             ticket_id__in=ids
         ).values_list("ticket_id", "metric", "threshold"):
             self.recorded[ticket_id].add((metric, f"{threshold:.2f}"))
+        self.texts: dict = {}  # translated message parts (_escalation_message)
         self._targets: dict[tuple[int, str], StandardTarget] | None = None
         self._leads: dict[int, list] | None = None
 
@@ -391,19 +394,24 @@ def _due_levels(batch: _Batch, *, clocks: list[SlaClock], fired: set) -> list[_D
     return due
 
 
-def _escalation_event(*, ticket: Ticket, due: _DueLevel, escalation: Escalation) -> Event:
-    return Event(
-        ticket=ticket,
-        actor=None,
-        kind=Event.Kind.ESCALATION,
-        field=due.level.metric,
-        after={
+def _event(ticket: Ticket, kind: str, field: str, before, after, now: datetime) -> tuple:
+    """An audit Event by the system (no actor) as EVENT_FIELDS values."""
+    return (ticket.pk, None, str(kind), field, before, after, False, now)
+
+
+def _escalation_event(*, ticket: Ticket, due: _DueLevel, escalation: Escalation) -> tuple:
+    return _event(
+        ticket,
+        Event.Kind.ESCALATION,
+        due.level.metric,
+        None,
+        {
             "metric": due.level.metric,
             "threshold": f"{due.level.threshold:.2f}",
             "due_at": due.due_at.isoformat(),
             "actions": [detail["action"] for detail in escalation.actions],
         },
-        created_at=escalation.fired_at,
+        escalation.fired_at,
     )
 
 
@@ -414,6 +422,7 @@ def _apply_actions(batch: _Batch, plan: _Plan, due: _DueLevel) -> tuple[list, se
     configured = set(due.level.actions or [])
     details: list[dict] = []
     changed: set[str] = set()
+    message = None
     for unknown in sorted(configured - set(LadderAction.values)):
         logger.warning("ladder level %s has an unknown action %r", due.level.pk, unknown)
         details.append({"action": unknown, "skipped": "unknown action"})
@@ -430,6 +439,8 @@ def _apply_actions(batch: _Batch, plan: _Plan, due: _DueLevel) -> tuple[list, se
                 changed.add("assignee")
         else:
             recipients = _recipients(batch, ticket=ticket, action=action)
+            if message is None:
+                message = _escalation_message(ticket=ticket, level=due.level, texts=batch.texts)
             # One key per (ticket, metric, level) — the Escalation row's own identity — so even
             # a level fired again after a crash could not notify anyone twice. It cannot exist
             # yet: the rows are written only once this level's Escalation row is inserted.
@@ -437,7 +448,7 @@ def _apply_actions(batch: _Batch, plan: _Plan, due: _DueLevel) -> tuple[list, se
                 Notice(
                     recipients=recipients,
                     ticket=ticket,
-                    message=_escalation_message(ticket=ticket, level=due.level),
+                    message=message,
                     dedupe_key=f"esc:{ticket.pk}:{due.level.metric}:{due.level.threshold:.2f}",
                 )
             )
@@ -458,17 +469,7 @@ def _raise_priority(batch: _Batch, plan: _Plan, due: _DueLevel) -> dict:
         return {"skipped": "already the highest priority"}
     ticket.priority = after
     ticket.updated_at = now
-    plan.events.append(
-        Event(
-            ticket=ticket,
-            actor=None,
-            kind=Event.Kind.PRIORITY,
-            field="priority",
-            before=before,
-            after=after,
-            created_at=now,
-        )
-    )
+    plan.events.append(_event(ticket, Event.Kind.PRIORITY, "priority", before, after, now))
     version = due.clock.version
     new_calendar = business_calendar_of(version.calendar)
     target = batch.target(version.pk, after)
@@ -504,17 +505,7 @@ def _reassign_to_lead(batch: _Batch, plan: _Plan) -> dict:
     lead = leads[0]
     ticket.assignee = lead
     ticket.updated_at = now
-    plan.events.append(
-        Event(
-            ticket=ticket,
-            actor=None,
-            kind=Event.Kind.ASSIGNED,
-            field="assignee",
-            before=before,
-            after=lead.username,
-            created_at=now,
-        )
-    )
+    plan.events.append(_event(ticket, Event.Kind.ASSIGNED, "assignee", before, lead.username, now))
     return {"before": before, "after": lead.username}
 
 
@@ -541,12 +532,17 @@ def _write(batch: _Batch, plans: list[_Plan]) -> bool:
     if rows:
         try:
             with transaction.atomic():
-                inserted = insert_ignoring_conflicts(
+                inserted = insert_values(
                     Escalation,
-                    rows,
-                    ["ticket", "metric", "threshold", "level", "due_at", "fired_at", "actions"],
+                    ESCALATION_FIELDS,
+                    [
+                        (r.ticket_id, r.metric, r.threshold, r.level_id, r.due_at, r.fired_at,
+                         r.actions)
+                        for r in rows
+                    ],
+                    ignore_conflicts=True,
                     returning=["id", "ticket", "metric", "threshold"],
-                )
+                )  # fmt: skip
                 if len(inserted) != len(rows):
                     raise _Conflict
         except _Conflict:
@@ -561,9 +557,7 @@ def _write(batch: _Batch, plans: list[_Plan]) -> bool:
             row._state.adding = False
     # Only now that every level of the batch is recorded (by us) do its effects go in.
     notify_many(notices=[notice for plan in plans for notice in plan.notices], now=batch.now)
-    events = [event for plan in plans for event in plan.events]
-    if events:
-        Event.objects.bulk_create(events)
+    insert_values(Event, EVENT_FIELDS, [event for plan in plans for event in plan.events])
     update_rows(SlaClock, [c for plan in plans for c in plan.clocks.values()], CLOCK_FIELDS)
     changed = [plan.ticket for plan in plans if plan.ticket_changed]
     update_rows(Ticket, changed, TICKET_FIELDS)
@@ -608,14 +602,21 @@ def _refresh_reports(ticket_ids: list[int]) -> None:
         logger.exception("roll-up refresh failed for tickets %s; the escalations stand", ticket_ids)
 
 
-def _escalation_message(*, ticket: Ticket, level: LadderLevel) -> str:
-    metric = Metric(level.metric).label
+def _escalation_message(*, ticket: Ticket, level: LadderLevel, texts: dict | None = None) -> str:
+    """The notification text of a level; `texts` caches the translated parts (a batch
+    passes one dict, so each is translated once per batch, not once per level)."""
+    texts = {} if texts is None else texts
+    breached = level.threshold >= 1
+    if (level.metric, breached) not in texts:
+        texts[level.metric, breached] = (
+            _("%(reference)s “%(title)s”: the %(metric)s target is breached (%(percent)s).")
+            if breached
+            else _("%(reference)s “%(title)s”: %(metric)s has used %(percent)s of its target."),
+            str(Metric(level.metric).label),
+        )
+    text, metric = texts[level.metric, breached]
     percent = f"{level.threshold * 100:.0f} %"
     title = ticket.title if len(ticket.title) <= 120 else ticket.title[:119] + "…"
-    if level.threshold >= 1:
-        text = _("%(reference)s “%(title)s”: the %(metric)s target is breached (%(percent)s).")
-    else:
-        text = _("%(reference)s “%(title)s”: %(metric)s has used %(percent)s of its target.")
     return (
         text % {"reference": ticket.reference, "title": title, "metric": metric, "percent": percent}
     )[:300]

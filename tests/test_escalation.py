@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from departments.models import Membership
@@ -230,6 +231,101 @@ def test_reassign_to_lead_hands_the_ticket_to_the_supplier_lead(org, travel, bro
     assert (event.before, event.after) == ("itagent", "itlead")
     # Reassignment runs first, so "notify the assignee" reaches the lead.
     assert notified(ticket) == ["itlead"]
+
+
+# --- Batches ----------------------------------------------------------------------------------
+
+NOTIFY_ONLY = [
+    ("first_response", 0.5, ["notify_assignee", "notify_supplier_lead"]),
+    ("first_response", 1.0, ["notify_customer_lead"]),
+]
+# Every action, a breach, and a raised priority that makes the next level due in a second round.
+EVERY_ACTION = [
+    (
+        "first_response",
+        0.5,
+        ["notify_assignee", "notify_supplier_lead", "notify_parent_lead", "notify_customer_lead"],
+    ),
+    ("first_response", 0.75, ["raise_priority"]),
+    ("first_response", 1.0, ["reassign_to_lead", "notify_assignee"]),
+]
+
+
+@pytest.mark.parametrize("ladder", [NOTIFY_ONLY, EVERY_ACTION], ids=["notify", "every-action"])
+def test_a_batch_of_fifty_due_tickets_takes_as_many_queries_as_a_batch_of_one(
+    org, travel, broker, ladder, django_assert_max_num_queries
+):
+    exec_lead = UserFactory(username="execlead", home_department=org.exec)
+    MembershipFactory(user=exec_lead, department=org.exec, role=Membership.Role.LEAD)
+    service = ServiceFactory(department=org.it, standard=standard(name="Batch", ladder=ladder))
+
+    def file(count: int) -> list[Ticket]:
+        travel(at(12, 10))
+        made = []
+        for _ in range(count):
+            ticket = services.ticket_create(requester=org.employee, service=service, title="x")
+            made.append(
+                services.ticket_assign(ticket=ticket, actor=org.it_lead, assignee=org.it_agent)
+            )
+        return made
+
+    now = at(12, 15)  # every level of every ticket is due
+    file(1)
+    escalation.sla_fire_due(now=now)  # warm-up: per-process caches (calendars)
+    [one] = file(1)
+    with CaptureQueriesContext(connection) as single:
+        assert list(escalation.sla_fire_due(now=now)) == [one.pk]
+    fifty = file(50)
+    with django_assert_max_num_queries(len(single.captured_queries)):
+        fired = escalation.sla_fire_due(now=now, limit=50)
+    assert sorted(fired) == sorted(t.pk for t in fifty)
+    expected = [("first_response", f"{threshold:.2f}") for _metric, threshold, _a in ladder]
+    assert all(escalations(t) == expected for t in [one, *fifty])
+    assert Event.objects.filter(kind=Event.Kind.ESCALATION).count() == 52 * len(ladder)
+    assert not Ticket.objects.filter(next_sla_event_at__lte=now).exists()
+
+
+def test_batch_notifies_each_person_once_per_level_even_when_named_twice(org, travel, broker):
+    # The IT lead leads the customer department too: supplier and customer lead are one person.
+    MembershipFactory(user=org.it_lead, department=org.finance, role=Membership.Role.LEAD)
+    ticket = ticket_with_ladder(
+        org, travel, [("first_response", 0.5, ["notify_supplier_lead", "notify_customer_lead"])]
+    )
+    escalation.sla_escalate(ticket_id=ticket.pk, now=at(12, 12) + S)
+    assert escalations(ticket) == [("first_response", "0.50")]
+    assert notified(ticket) == ["finlead", "itlead"]
+
+
+def test_a_level_recorded_by_another_writer_is_neither_recorded_nor_acted_on_again(
+    org, filed, broker, monkeypatch
+):
+    """The unique constraint decides: a planned row the INSERT finds recorded (by a writer
+    that did not take the ticket row lock) makes the batch re-read and plan again."""
+    from slas.models import LadderLevel
+
+    level = LadderLevel.objects.get(
+        version=org.standard.current_version, metric="first_response", threshold="0.75"
+    )
+    reads = []
+    original = escalation._Batch.__init__
+
+    def racing(self, ticket_ids, now):
+        original(self, ticket_ids, now)
+        reads.append(len(self.recorded.get(filed.pk, ())))
+        if len(reads) == 1:  # recorded just after our read, as if by someone else
+            Escalation.objects.create(
+                ticket=filed, metric="first_response", threshold=level.threshold, level=level,
+                due_at=at(12, 13), fired_at=at(12, 13), actions=[],
+            )  # fmt: skip
+
+    monkeypatch.setattr(escalation._Batch, "__init__", racing)
+    outcome = escalation.sla_escalate(ticket_id=filed.pk, now=at(12, 14) + S)
+    assert reads == [0, 1]
+    assert escalations(filed) == [("first_response", "0.75"), ("first_response", "1.00")]
+    assert [(e.metric, f"{e.threshold:.2f}") for e in outcome.fired] == [("first_response", "1.00")]
+    # Only the 100 % level notified (the supplier lead); the 75 % level's assignee was not.
+    assert notified(filed) == ["itlead"]
+    assert Event.objects.filter(ticket=filed, kind=Event.Kind.ESCALATION).count() == 1
 
 
 # --- Sweep ------------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from servicedesk import permissions
+from servicedesk.bulk_sql import insert_values
 from tickets.models import Notification, Ticket
 
 EMAIL_BATCH_SIZE = 200
+ROW_FIELDS = ("recipient", "ticket", "message", "dedupe_key", "created_at")
 _email_batch = threading.local()
 
 
@@ -81,7 +83,7 @@ def notify(
     people, rows = _rows(notice, now)
     if not rows:
         return []
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    insert_values(Notification, ROW_FIELDS, rows, ignore_conflicts=True)
     ids = list(
         Notification.objects.filter(
             dedupe_key=dedupe_key[:120], recipient_id__in=people, emailed_at__isnull=True
@@ -106,20 +108,20 @@ def notify_many(*, notices: Iterable[Notice], now: datetime, email: bool = True)
         for row in _rows(notice, now)[1]:
             # Two causes with one key (one escalation level notifying the supplier's and the
             # customer's lead, the same person) tell each person once.
-            if (row.recipient_id, row.dedupe_key) not in keys:
-                keys.add((row.recipient_id, row.dedupe_key))
+            if (row[0], row[3]) not in keys:
+                keys.add((row[0], row[3]))
                 rows.append(row)
     if not rows:
         return []
-    ids = [row.pk for row in Notification.objects.bulk_create(rows)]
+    ids = [pk for (pk,) in insert_values(Notification, ROW_FIELDS, rows, returning=["id"])]
     if email:
         _email_on_commit(ids)
     return ids
 
 
-def _rows(notice: Notice, now: datetime) -> tuple[dict, list[Notification]]:
-    """The Notification rows of one cause: one per active recipient, redacted for those who
-    may not open a confidential request."""
+def _rows(notice: Notice, now: datetime) -> tuple[dict, list[tuple]]:
+    """The Notification rows (ROW_FIELDS values) of one cause: one per active recipient,
+    redacted for those who may not open a confidential request."""
     ticket = notice.ticket
     people = {user.pk: user for user in notice.recipients if user is not None and user.is_active}
     if not people:
@@ -137,13 +139,14 @@ def _rows(notice: Notice, now: datetime) -> tuple[dict, list[Notification]]:
         if hidden
         else ""
     )
+    ticket_id = ticket.pk if ticket is not None else None
     return people, [
-        Notification(
-            recipient_id=user_id,
-            ticket=None if user_id in hidden else ticket,
-            message=(redacted if user_id in hidden else notice.message)[:300],
-            dedupe_key=notice.dedupe_key[:120],
-            created_at=now,
+        (
+            user_id,
+            None if user_id in hidden else ticket_id,
+            (redacted if user_id in hidden else notice.message)[:300],
+            notice.dedupe_key[:120],
+            now,
         )
         for user_id in sorted(people)
     ]
