@@ -19,7 +19,7 @@ from servicedesk import permissions
 from servicedesk.api.schema import ERROR_RESPONSES
 
 MAX_RANGE = timedelta(days=3 * 366)
-# Short names accepted for compatibility with the first version of this endpoint.
+# The contract's short names (issue 8: `?supplier=&customer=`), equal to the field names.
 ALIASES = {"supplier": "supplier_department", "customer": "customer_department"}
 
 
@@ -131,8 +131,13 @@ class SlaMetricsView(APIView):
             OpenApiParameter("customer_department", OpenApiTypes.STR, description=_("slug")),
             OpenApiParameter("service", OpenApiTypes.INT, description=_("service id")),
             OpenApiParameter("priority", OpenApiTypes.STR, enum=Priority.values),
-            OpenApiParameter("supplier", OpenApiTypes.STR, description=_("alias"), deprecated=True),
-            OpenApiParameter("customer", OpenApiTypes.STR, description=_("alias"), deprecated=True),
+            # The names of the issue 8 contract (`?supplier=&customer=`): kept, not deprecated.
+            OpenApiParameter(
+                "supplier", OpenApiTypes.STR, description=_("slug; same as supplier_department")
+            ),
+            OpenApiParameter(
+                "customer", OpenApiTypes.STR, description=_("slug; same as customer_department")
+            ),
         ],
         responses={200: SlaMetricsSerializer, **ERROR_RESPONSES},
     )

@@ -377,6 +377,31 @@ def test_metrics_are_for_leads_and_admins(org):
     assert response.status_code == 200
 
 
+def test_metrics_answer_the_contract_query_names_like_the_field_names(org, monday_10):
+    import time_machine
+
+    from tickets import services as ticket_services
+
+    with time_machine.travel(monday_10, tick=False):
+        ticket_services.ticket_create(requester=org.employee, service=org.service, title="x")
+    client = token_client(org.admin)
+    period = "from=2026-01-01&to=2026-02-01"
+    short = client.get(f"/api/v1/metrics/sla/?supplier=it&customer=finance&{period}")
+    long = client.get(
+        f"/api/v1/metrics/sla/?supplier_department=it&customer_department=finance&{period}"
+    )
+    assert short.status_code == long.status_code == 200
+    assert short.json() == long.json()
+    assert short.json()["filed"] == 1
+    assert (short.json()["supplier"], short.json()["customer"]) == ("it", "finance")
+    schema = client.get("/api/schema/?format=json").json()
+    parameters = {
+        p["name"]: p for p in schema["paths"]["/api/v1/metrics/sla/"]["get"]["parameters"]
+    }
+    for name in ("supplier", "customer", "from", "to"):
+        assert not parameters[name].get("deprecated", False)
+
+
 @pytest.mark.parametrize(
     "query, field",
     [
