@@ -107,10 +107,6 @@ TEMPLATES = [
     },
 ]
 
-# Form widgets render through Jinja2 (Django ships the same widget templates for it): a select
-# with dozens of options costs a fraction of the Django-template renderer's time.
-FORM_RENDERER = "django.forms.renderers.Jinja2"
-
 # --- Database -------------------------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")

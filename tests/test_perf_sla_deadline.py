@@ -3,6 +3,8 @@ to the running clocks; the queue paginator counts no further than its cap."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import time_machine
 
 from slas.models import SlaClock
@@ -77,9 +79,9 @@ def test_queue_count_stops_at_the_cap(client, org, monkeypatch):
 def test_api_list_count_stops_at_the_cap_and_next_still_walks(client, org, monkeypatch):
     from rest_framework.authtoken.models import Token
 
-    from servicedesk.api.pagination import CappedCountPagination
+    from servicedesk.api.pagination import CappedKeysetPagination
 
-    monkeypatch.setattr(CappedCountPagination, "count_cap", 3)
+    monkeypatch.setattr(CappedKeysetPagination, "count_cap", 3)
     with time_machine.travel(MONDAY_10, tick=False):
         for n in range(5):
             services.ticket_create(
@@ -96,3 +98,42 @@ def test_api_list_count_stops_at_the_cap_and_next_still_walks(client, org, monke
         seen += [t["reference"] for t in page["results"]]
         url = page["next"]
     assert len(seen) == len(set(seen)) == 5
+
+
+def test_api_list_pages_by_keyset_forward_and_back_in_every_ordering(client, org):
+    from rest_framework.authtoken.models import Token
+
+    for n in range(7):
+        with time_machine.travel(MONDAY_10 + timedelta(minutes=n % 3), tick=False):
+            services.ticket_create(
+                requester=org.employee,
+                service=org.service,
+                title=f"T{n}",
+                priority=["P1", "P2", "P3"][n % 3],
+            )
+    token = Token.objects.create(user=org.it_agent)
+    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    for ordering in ("", "&ordering=priority", "&ordering=-number"):
+        first = client.get(f"/api/v1/tickets/?page_size=3{ordering}", **headers).json()
+        assert "cursor=" in first["next"] and first["previous"] is None
+        pages = [[t["reference"] for t in first["results"]]]
+        url = first["next"]
+        while url:
+            body = client.get(url, **headers).json()
+            pages.append([t["reference"] for t in body["results"]])
+            last, url = body, body["next"]
+        walked = [ref for page in pages for ref in page]
+        assert len(walked) == len(set(walked)) == 7
+        # Back from the last page: the previous pages again, in the same order.
+        back = client.get(last["previous"], **headers).json()
+        assert [t["reference"] for t in back["results"]] == pages[-2], ordering
+
+
+def test_api_list_bad_cursor_answers_404_not_500(client, org):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=org.it_agent)
+    response = client.get(
+        "/api/v1/tickets/?cursor=not-a-cursor", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
+    assert response.status_code == 404

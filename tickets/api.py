@@ -31,7 +31,7 @@ from rest_framework.response import Response
 
 from departments.models import Department, Priority, Service, User
 from servicedesk import permissions
-from servicedesk.api.pagination import CappedCountPagination
+from servicedesk.api.pagination import CappedKeysetPagination
 from servicedesk.api.schema import ERROR_RESPONSES, PRECONDITION_FAILED
 from slas import selectors as sla_selectors
 from slas.models import Escalation, LadderLevel, Metric
@@ -375,8 +375,9 @@ class TicketViewSet(
     """Requests between departments, with the same permissions as the browser UI."""
 
     serializer_class = TicketSerializer
-    # Count no further than 1,000 rows (issue 10): an exact count grows with the history.
-    pagination_class = CappedCountPagination
+    # Keyset pages, and a count that stops at 1,000 rows (issue 10): neither an OFFSET nor an
+    # exact count may grow with the history.
+    pagination_class = CappedKeysetPagination
     lookup_field = "reference"
     lookup_value_regex = r"[^/]+"
     filterset_class = TicketFilter

@@ -1,6 +1,13 @@
+import binascii
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
@@ -68,3 +75,143 @@ class CappedCountPagination(StandardPagination):
         }
         paginated["required"] = [*paginated.get("required", []), "count_capped"]
         return paginated
+
+
+class CappedKeysetPagination(BasePagination):
+    """Keyset pages for long lists (issue 10). `next` and `previous` carry an opaque cursor: the
+    sort key of the page's last (or first) row plus its id, which breaks ties. A page is then
+    "the next N rows after this key", an index range scan, so page 1,000 costs what page 1
+    costs, where an OFFSET reads and drops every row before it. Exact with ties (imported
+    histories share timestamps), in every ordering `?ordering=` allows. `count` is exact up to
+    `count_cap` rows, like CappedCountPagination."""
+
+    page_size = StandardPagination.page_size
+    page_size_query_param = StandardPagination.page_size_query_param
+    max_page_size = StandardPagination.max_page_size
+    cursor_query_param = "cursor"
+    count_cap = CappedCountPagination.count_cap
+
+    def _page_size(self, request) -> int:
+        try:
+            size = int(request.query_params[self.page_size_query_param])
+        except (KeyError, ValueError):
+            return self.page_size
+        return min(max(size, 1), self.max_page_size)
+
+    @staticmethod
+    def _sort_term(queryset, request, view) -> str:
+        """The first term of the list's ordering (`?ordering=` when valid, else the view's)."""
+        terms = OrderingFilter().get_ordering(request, queryset, view) or ["-pk"]
+        return terms[0]
+
+    def _decode(self, raw: str | None):
+        if raw is None:
+            return None
+        try:
+            direction, value, pk = json.loads(urlsafe_b64decode(raw.encode()))
+            if direction not in ("n", "p") or not isinstance(pk, int):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, UnicodeError):
+            raise NotFound(_("Invalid cursor.")) from None
+        return direction, value, pk
+
+    def _encode(self, direction: str, row, field) -> str:
+        value = field.value_to_string(row)
+        raw = json.dumps([direction, value, row.pk]).encode()
+        return replace_query_param(
+            self.request.build_absolute_uri(),
+            self.cursor_query_param,
+            urlsafe_b64encode(raw).decode(),
+        )
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        size = self._page_size(request)
+        term = self._sort_term(queryset, request, view)
+        descending, name = term.startswith("-"), term.lstrip("-")
+        self.field = queryset.model._meta.get_field(name)
+        cursor = self._decode(request.query_params.get(self.cursor_query_param))
+        backwards = cursor is not None and cursor[0] == "p"
+        # Read in the list's direction, or against it to fetch the page before a cursor.
+        read_descending = descending != backwards
+        sign = "-" if read_descending else ""
+        rows = queryset.order_by(f"{sign}{self.field.name}", f"{sign}pk")
+        if cursor is not None:
+            try:
+                value = self.field.to_python(cursor[1])
+            except ValidationError:
+                raise NotFound(_("Invalid cursor.")) from None
+            op = "lt" if read_descending else "gt"
+            rows = rows.filter(
+                Q(**{f"{self.field.name}__{op}": value})
+                | Q(**{self.field.name: value, f"pk__{op}": cursor[2]})
+            )
+        rows = list(rows[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+            self.has_next, self.has_previous = True, more
+        else:
+            self.has_next, self.has_previous = more, cursor is not None
+        self.rows = rows
+        counted = queryset.order_by()[: self.count_cap + 1].count()
+        self.count_capped = counted > self.count_cap
+        self.count = min(counted, self.count_cap)
+        return rows
+
+    def get_next_link(self):
+        if not (self.has_next and self.rows):
+            return None
+        return self._encode("n", self.rows[-1], self.field)
+
+    def get_previous_link(self):
+        if not (self.has_previous and self.rows):
+            return None
+        return self._encode("p", self.rows[0], self.field)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.count,
+                "count_capped": self.count_capped,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        link = {"type": "string", "nullable": True, "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["count", "count_capped", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "example": 123},
+                "count_capped": {
+                    "type": "boolean",
+                    "description": "true when there are more rows than `count` says",
+                },
+                "next": link,
+                "previous": link,
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Opaque position from a `next` or `previous` link.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page (at most {self.max_page_size}).",
+                "schema": {"type": "integer"},
+            },
+        ]
