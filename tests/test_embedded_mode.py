@@ -173,3 +173,43 @@ def test_launcher_serves_login_and_healthz_and_ctrl_c_stops_everything(embedded)
     assert launcher.returncode == 0, output.read_text()[-3000:]
     assert [pid for pid in started if _alive(pid)] == []
     assert "stopped web, worker and beat" in output.read_text()
+
+
+def _configured(env: dict[str, str]) -> dict:
+    probe = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], "
+        "'broker': settings.CELERY_BROKER_URL, "
+        "'cache': settings.CACHES['default']['BACKEND']}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_no_server_by_default_and_postgresql_and_redis_when_their_urls_are_set(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.pop("CELERY_BROKER_URL", None)
+    embedded = _configured(env)
+    assert embedded["engine"] == "django.db.backends.sqlite3"
+    assert embedded["broker"] == "filesystem://"
+    assert embedded["cache"] != "django.core.cache.backends.redis.RedisCache"
+    servers = _configured(
+        {
+            **env,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/servicedesk",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert servers == {
+        "engine": "django.db.backends.postgresql",
+        "broker": "redis://127.0.0.1:6379/0",
+        "cache": "django.core.cache.backends.redis.RedisCache",
+    }
