@@ -145,6 +145,20 @@ def test_requester_reply_does_not_stop_first_response(org, filed, travel):
     assert clock(filed, "first_response").status == "running"
 
 
+def test_public_reply_by_an_agent_of_another_department_does_not_stop_first_response(
+    org, filed, travel
+):
+    # An HR agent watching the request is no member of the supplier (IT): no first response.
+    services.ticket_set_watcher(ticket=filed, actor=org.it_agent, user=org.hr_agent)
+    travel(at(12, 11))
+    services.ticket_comment(ticket=filed, author=org.hr_agent, body="Same here")
+    assert clock(filed, "first_response").status == "running"
+    travel(at(12, 12))
+    services.ticket_comment(ticket=filed, author=org.it_lead, body="Looking")
+    fr = clock(filed, "first_response")
+    assert (fr.status, fr.elapsed) == ("stopped", 2 * H)
+
+
 def test_resolving_without_reply_stops_first_response(org, filed, travel):
     travel(at(12, 11))
     services.ticket_transition(ticket=filed, actor=org.it_agent, to_status="open")
