@@ -15,6 +15,7 @@ import time
 
 from django.db import connection, transaction
 
+from reports import cache as report_cache
 from reports import facts
 from reports.models import TicketFact
 from slas.models import SlaClock
@@ -87,6 +88,8 @@ def amplify(*, factor: int, log=print) -> int:
         for model, _, value_fields in facts.TABLES:
             sets = ", ".join(f'"{name}" = "{name}" * {factor}' for name in value_fields)
             cursor.execute(f"UPDATE {model._meta.db_table} SET {sets}")
+        # The roll-ups were rewritten behind the services: drop every cached dashboard.
+        report_cache.everything_changed()
         cursor.execute(
             "UPDATE departments_department d SET last_ticket_number = m.top "
             "FROM (SELECT supplier_department_id AS id, max(number) AS top "

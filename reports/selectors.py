@@ -478,8 +478,11 @@ def breakdown(
     by: str,
     now: datetime | None = None,
     overdue: list | None = None,
+    labels: dict | None = None,
 ) -> list[dict]:
-    """Tallies of the period per service / priority / customer / supplier / agent."""
+    """Tallies of the period per service / priority / customer / supplier / agent.
+
+    `labels` from `labels_from_rows` saves the name lookups."""
     now = now or timezone.now()
     column = {
         "service": "service_id",
@@ -504,7 +507,7 @@ def breakdown(
         tally = tallies[row[column]]
         tally.fr_breached += row["fr_breached"]
         tally.res_breached += row["res_breached"]
-    names = _labels(by, tallies.keys())
+    names = _labels(by, tallies.keys()) if labels is None else _labels_from(labels, by)
     result = [
         {"key": key, "label": names.get(key, str(key)), "tally": tally}
         for key, tally in tallies.items()
@@ -532,6 +535,51 @@ def _labels(by: str, keys: Iterable) -> dict:
         labels[0] = "—"
         return labels
     return {key: key for key in keys}
+
+
+def labels_from_rows(rows: list[tuple]) -> dict:
+    """Names (and department slugs) by id from `reports.cache.label_rows`."""
+    labels: dict = {"department": {}, "slug": {}, "service": {}, "agent": {}}
+    for kind, pk, name, second, third, _flags in rows:
+        if kind == "d":
+            labels["department"][pk] = name
+            labels["slug"][pk] = second
+        elif kind == "s":
+            labels["service"][pk] = name
+        else:
+            labels["agent"][pk] = f"{second} {third}".strip() or name
+    return labels
+
+
+def _labels_from(labels: dict, by: str) -> dict:
+    if by in ("customer", "supplier"):
+        return {**labels.get("department", {}), 0: "—"}
+    if by == "agent":
+        return {**labels.get("agent", {}), 0: "—"}
+    if by == "service":
+        return labels.get("service", {})
+    return {}
+
+
+def next_change(
+    *, scope: Scope, now: datetime, overdue: list[dict], period: Period | None = None
+) -> datetime | None:
+    """The next instant at which a figure of `scope` that depends on "now" changes by itself:
+    a pending deadline or a warning instant passes (two index probes, plus the later
+    deadlines of clocks already overdue). None: nothing pending."""
+    base = TicketFact.objects.filter(scope.q(dims=FACT_DIMS))
+    if period is not None:
+        base = base.filter(_period_q(period))
+    candidates = [
+        base.filter(**{f"{column}__gt": now})
+        .order_by(column)
+        .values_list(column, flat=True)
+        .first()
+        for column in ("next_deadline", "warn_at")
+    ]
+    for row in overdue:
+        candidates += [row["fr_deadline"], row["res_deadline"]]
+    return min((c for c in candidates if c is not None and c > now), default=None)
 
 
 def low_ratings(*, scope: Scope, period: Period, limit: int = 20) -> list[SatisfactionRating]:

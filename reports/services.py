@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.sql import InsertQuery
 
+from reports import cache as report_cache
 from reports import facts
 from reports.models import TicketFact
 from slas.models import SlaClock
@@ -150,6 +151,7 @@ def rollup_refresh_ticket(*, ticket_id: int) -> bool:
         new = fact_from_raw(ticket_id)
         if old == new:
             return False
+        report_cache.facts_changed(old, new)
         changes = facts.delta(old, new)
         if changes:
             _add_to_rows(changes)
@@ -188,6 +190,7 @@ def rollup_add_filed(*, ticket: Ticket, clocks: list[SlaClock], calendar) -> Non
     )
     ((sql, params),) = insert.get_compiler(connection=connection).as_sql()
     _add_to_rows(facts.delta(None, fact), then=(sql, list(params)))
+    report_cache.facts_changed(fact)
 
 
 def rollup_refresh_tickets(*, ticket_ids: Iterable[int], batch: int = REFRESH_BATCH) -> int:
@@ -219,6 +222,7 @@ def _refresh_batch(ids: list[int]) -> int:
         new = dict(_raw_facts(ids))
         changes: dict[tuple[type, tuple], dict[str, int]] = {}
         replaced, inserts = [], []
+        touched: set[int] = set()
         for ticket_id in ids:
             before, after = old.get(ticket_id), new.get(ticket_id)
             if before == after:
@@ -227,6 +231,9 @@ def _refresh_batch(ids: list[int]) -> int:
                 row = changes.setdefault(row_key, {})
                 for name, amount in amounts.items():
                     row[name] = row.get(name, 0) + amount
+            touched.update(
+                f[n] for f in (before, after) if f for n in ("supplier_id", "customer_id")
+            )
             if before is not None:
                 replaced.append(ticket_id)
             if after is not None:
@@ -238,6 +245,8 @@ def _refresh_batch(ids: list[int]) -> int:
         if replaced:
             TicketFact.objects.filter(ticket_id__in=replaced).delete()
         _insert_rows(TicketFact, ("ticket_id", *facts.FACT_FIELDS), inserts)
+        if touched:
+            report_cache.departments_changed(touched)
     return len(set(replaced) | {row[0] for row in inserts})
 
 
@@ -319,6 +328,7 @@ def rollup_rebuild(*, progress=None) -> int:
                     f"LOCK TABLE {connection.ops.quote_name(TicketFact._meta.db_table)} "
                     "IN SHARE ROW EXCLUSIVE MODE"
                 )
+        report_cache.everything_changed()
         TicketFact.objects.all().delete()
         for model, _, _ in facts.TABLES:
             model.objects.all().delete()

@@ -14,13 +14,17 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from departments.models import Department
 from reports import buckets, exports, selectors
+from reports import cache as report_cache
 from reports.forms import PeriodForm, TicketFilterForm
 from reports.models import Export
 from servicedesk import permissions
@@ -102,10 +106,21 @@ def _percent(value):
     return None if value is None else round(value * 100, 1)
 
 
+def _fragment_key(*parts) -> str:
+    """Cache key of a fragment: its parameters, the language and the viewer's time zone."""
+    return ":".join(
+        ["reports", *map(str, parts), get_language() or "", timezone.get_current_timezone_name()]
+    )
+
+
 @login_required
 @require_GET
 def department_dashboard(request, slug, side):
-    """A department's dashboard as supplier (how it serves) or customer (how it is served)."""
+    """A department's dashboard as supplier (how it serves) or customer (how it is served).
+
+    The figures are the same for everyone allowed to see them, so their rendered HTML is
+    cached (reports/cache.py: invalidated by every roll-up write of the department, at the
+    next instant a live figure changes by itself, and when a label changes)."""
     department = get_object_or_404(Department, slug=slug)
     if side not in ("supplier", "customer") or not permissions.can_view_dashboard(
         request.user, department
@@ -114,46 +129,67 @@ def department_dashboard(request, slug, side):
     form, period = _period_context(request)
     now = timezone.now()
     today = selectors.reporting_today(now)
+    key = _fragment_key("dashboard", department.pk, side, period.start, period.end, today)
+    body = report_cache.cached_fragment(
+        key=key,
+        generation_keys=[report_cache.department_key(department.pk)],
+        now=now,
+        compute=lambda: _dashboard_body(department, side, period, now, today),
+    )
+    context = {
+        "department": department,
+        "side": side,
+        "other_side": "customer" if side == "supplier" else "supplier",
+        "form": form,
+        "period": period,
+        "body": mark_safe(body),  # noqa: S308 (our own template's output, from the cache)
+    }
+    return render(request, "reports/dashboard.html", context)
+
+
+def _dashboard_body(department, side, period, now, today):
+    """Render the figures of a dashboard: (html, valid until, agent ids, label rows)."""
     scope = selectors.department_scope(department, side)
     # The overdue clocks are read once and shared by every figure of the page.
     overdue = selectors.overdue_rows(scope=scope, now=now)
+    until = selectors.next_change(scope=scope, now=now, overdue=overdue)
     figures = selectors.sla_figures(scope=scope, period=period, now=now, overdue=overdue)
     live = selectors.live_figures(scope=scope, now=now)
     backlog = selectors.backlog_by_age(scope=scope, today=today, now=now, overdue=overdue)
     trend = selectors.weekly_trend(scope=scope, period=period, now=now, overdue=overdue)
     other_side = "customer" if side == "supplier" else "supplier"
+    agents = []
+    if side == "supplier":
+        agents = selectors.breakdown(
+            scope=scope, period=period, by="agent", now=now, overdue=overdue, labels={}
+        )
+    label_rows = report_cache.label_rows(row["key"] for row in agents)
+    labels = selectors.labels_from_rows(label_rows)
+    if agents:
+        names = {**labels["agent"], 0: "—"}
+        for row in agents:
+            row["label"] = names.get(row["key"], str(row["key"]))
+        agents.sort(key=lambda item: (-item["tally"].filed, item["label"]))
+
+    def rows(by):
+        return selectors.breakdown(
+            scope=scope, period=period, by=by, now=now, overdue=overdue, labels=labels
+        )
+
     breakdowns = [
-        (
-            "service",
-            _("By service"),
-            selectors.breakdown(scope=scope, period=period, by="service", now=now, overdue=overdue),
-        ),
-        (
-            "priority",
-            _("By priority"),
-            selectors.breakdown(
-                scope=scope, period=period, by="priority", now=now, overdue=overdue
-            ),
-        ),
+        ("service", _("By service"), rows("service")),
+        ("priority", _("By priority"), rows("priority")),
         (
             other_side,
             _("By customer department") if side == "supplier" else _("By supplier department"),
-            selectors.breakdown(
-                scope=scope, period=period, by=other_side, now=now, overdue=overdue
-            ),
+            rows(other_side),
         ),
     ]
     if side == "supplier":
-        breakdowns.append(
-            (
-                "agent",
-                _("By agent"),
-                selectors.breakdown(
-                    scope=scope, period=period, by="agent", now=now, overdue=overdue
-                ),
-            )
-        )
-    _attach_slugs(breakdowns)
+        breakdowns.append(("agent", _("By agent"), agents))
+    for by, _label, table_rows in breakdowns:
+        for row in table_rows:
+            row["filter"] = _row_filter(by, row["key"], labels["slug"])
     if side == "supplier":
         live_base = {"supplier": department.slug}
     else:
@@ -217,7 +253,6 @@ def department_dashboard(request, slug, side):
         "department": department,
         "side": side,
         "other_side": other_side,
-        "form": form,
         "period": period,
         "period_query": _period_query(period),
         "figures": figures,
@@ -247,7 +282,8 @@ def department_dashboard(request, slug, side):
             for n, count in enumerate(figures["satisfaction"]["distribution"], start=1)
         ],
     }
-    return render(request, "reports/dashboard.html", context)
+    html = render_to_string("reports/_dashboard_body.html", context)
+    return html, until, [row["key"] for row in agents], label_rows
 
 
 def _band_label(band) -> str:
@@ -256,20 +292,6 @@ def _band_label(band) -> str:
     if band["low"] == 0:
         return _("under 1 day")
     return _("%(low)d–%(high)d days") % {"low": band["low"], "high": band["high"]}
-
-
-def _attach_slugs(breakdowns) -> None:
-    """Department rows link by slug; look the slugs up once."""
-    ids = {
-        row["key"]
-        for by, _label, rows in breakdowns
-        if by in ("customer", "supplier")
-        for row in rows
-    }
-    slugs = dict(Department.objects.filter(pk__in=ids).values_list("pk", "slug"))
-    for by, _label, rows in breakdowns:
-        for row in rows:
-            row["filter"] = _row_filter(by, row["key"], slugs)
 
 
 def _row_filter(by: str, key, slugs: dict) -> dict:
@@ -327,12 +349,38 @@ def _graph_layout(departments, pairs, weakest) -> dict:
 @login_required
 @require_GET
 def organisation_map(request):
-    """Supplier × customer heatmap and dependency graph; leads see their own rows."""
+    """Supplier × customer heatmap and dependency graph; leads see their own rows.
+
+    The rendered map is cached like a dashboard (reports/cache.py), per set of rows shown."""
     _require_dashboards(request.user)
     form, period = _period_context(request)
     allowed = permissions.organisation_map_department_ids(request.user)
-    pairs = selectors.organisation_pairs(period=period, department_ids=allowed)
+    now = timezone.now()
+    rows = "all" if allowed is None else ",".join(map(str, sorted(allowed)))
+    key = _fragment_key("map", rows, period.start, period.end, selectors.reporting_today(now))
+    body = report_cache.cached_fragment(
+        key=key,
+        generation_keys=[report_cache.ORGANISATION],
+        now=now,
+        compute=lambda: _organisation_body(period, allowed, now),
+    )
+    context = {
+        "form": form,
+        "period": period,
+        "whole_organisation": allowed is None,
+        "body": mark_safe(body),  # noqa: S308 (our own template's output, from the cache)
+    }
+    return render(request, "reports/organisation_map.html", context)
+
+
+def _organisation_body(period, allowed, now):
+    """Render the map: (html, valid until, agent ids (none), label rows)."""
+    scope = selectors.Scope() if allowed is None else selectors.Scope(either_ids=tuple(allowed))
+    overdue = selectors.overdue_rows(scope=scope, now=now)
+    until = selectors.next_change(scope=scope, now=now, overdue=overdue, period=period)
+    pairs = selectors.organisation_pairs(period=period, department_ids=allowed, now=now)
     weakest = selectors.weakest_links(pairs)
+    label_rows = report_cache.label_rows()
     ids = {p["supplier_id"] for p in pairs} | {p["customer_id"] for p in pairs}
     departments = list(Department.objects.filter(pk__in=ids | (allowed or set())))
     if allowed is None:
@@ -365,7 +413,6 @@ def organisation_map(request):
     ]
     graph_departments = [d for d in departments if d.pk in ids]
     context = {
-        "form": form,
         "period": period,
         "period_query": _period_query(period),
         "matrix": matrix,
@@ -381,7 +428,7 @@ def organisation_map(request):
         "graph": _graph_layout(graph_departments, pairs, weakest),
         "whole_organisation": allowed is None,
     }
-    return render(request, "reports/organisation_map.html", context)
+    return render_to_string("reports/_organisation_body.html", context), until, [], label_rows
 
 
 @login_required
