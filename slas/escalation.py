@@ -162,15 +162,21 @@ class _Batch:
         ids = [ticket.pk for ticket in self.tickets]
         # Running and paused clocks: the running ones fire, a raised priority re-targets both.
         self.clocks: dict[int, list[SlaClock]] = defaultdict(list)
-        for clock in (
-            SlaClock.objects.select_related("version__calendar")
-            .filter(ticket_id__in=ids, status__in=[SlaClock.Status.RUNNING, SlaClock.Status.PAUSED])
-            .order_by("ticket_id", "metric")
-        ):
-            self.clocks[clock.ticket_id].append(clock)
+        clocks = list(
+            SlaClock.objects.filter(
+                ticket_id__in=ids, status__in=[SlaClock.Status.RUNNING, SlaClock.Status.PAUSED]
+            ).order_by("ticket_id", "metric")
+        )
+        # The few versions (with their calendar rows) once, not joined onto every clock.
         self.versions: dict[int, StandardVersion] = {
-            clock.version_id: clock.version for clocks in self.clocks.values() for clock in clocks
+            version.pk: version
+            for version in StandardVersion.objects.select_related("calendar").filter(
+                pk__in={clock.version_id for clock in clocks}
+            )
         }
+        for clock in clocks:
+            SlaClock.version.field.set_cached_value(clock, self.versions[clock.version_id])
+            self.clocks[clock.ticket_id].append(clock)
         self.levels: dict[int, list[LadderLevel]] = defaultdict(list)
         if self.versions:
             for level in LadderLevel.objects.filter(version_id__in=self.versions).order_by(
@@ -331,10 +337,10 @@ def _plan(batch: _Batch, ticket: Ticket) -> _Plan:
         for due in due_levels:
             details, changed = _apply_actions(batch, plan, due)
             row = Escalation(
-                ticket=ticket,
+                ticket_id=ticket.pk,
                 metric=due.level.metric,
                 threshold=due.level.threshold,
-                level=due.level,
+                level_id=due.level.pk,
                 due_at=due.due_at,
                 fired_at=now,
                 actions=details,
