@@ -182,7 +182,8 @@ if REDIS_URL:
     # session alive in the other web workers.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        # Django's Redis backend, with one client per pool instead of one per operation.
+        "default": {"BACKEND": "servicedesk.cache.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -7,6 +7,7 @@ matches answers 412, so two clients cannot overwrite each other's changes unknow
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import defaultdict
 from datetime import UTC, timedelta
@@ -97,7 +98,22 @@ class EscalationSerializer(serializers.Serializer):
     fired_at = serializers.DateTimeField()
 
 
-class TicketSerializer(serializers.ModelSerializer):
+class FieldsBuiltOnce:
+    """A ModelSerializer that builds its fields from the model once per class, not once per
+    instance: they depend only on the class and its Meta, and building them (model field
+    introspection) costs more than the rest of serialising one ticket. Each instance still
+    gets its own copies (DRF binds fields to their parent serializer)."""
+
+    _built_fields: dict | None = None
+
+    def get_fields(self):
+        cls = type(self)
+        if cls.__dict__.get("_built_fields") is None:
+            cls._built_fields = super().get_fields()
+        return copy.deepcopy(cls._built_fields)
+
+
+class TicketSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """Output: one ticket, with its SLA clocks and fired escalations (`_attach_sla` first)."""
 
     service = serializers.PrimaryKeyRelatedField(read_only=True)
