@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import connections
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, Sum
 from django.utils import timezone
 
@@ -245,10 +247,54 @@ def _overdue(
     return rows
 
 
-def _sum_fields(queryset, names: Iterable[str]) -> dict:
+def _sums(queryset, names: Iterable[str], group_by: tuple[str, ...] = ()) -> list[dict]:
+    """SUM of each of `names` over `queryset`'s rows, per `group_by` columns: one plain SQL
+    statement with the queryset's WHERE.
+
+    The same as `.values(*group_by).annotate(**{n: Sum(n)})`, without building a Django
+    expression per column (the 129 counters and histogram columns took the ORM ~10 ms)."""
     names = list(names)
-    totals = queryset.aggregate(**{name: Sum(name) for name in names})
-    return {name: totals[name] or 0 for name in names}
+    query = queryset.query
+    compiler = query.get_compiler(using=queryset.db)
+    try:
+        where, params = compiler.compile(query.where)
+    except FullResultSet:
+        where, params = "", []
+    except EmptyResultSet:
+        return [] if group_by else [dict.fromkeys(names, 0)]
+    quote = connections[queryset.db].ops.quote_name
+    table = quote(queryset.model._meta.db_table)
+    key = (table, tuple(names), group_by)
+    select = _SUM_SELECT.get(key)
+    if select is None:
+        select = _SUM_SELECT[key] = ", ".join(
+            [*(quote(c) for c in group_by), *(f"SUM({quote(n)})" for n in names)]
+        )
+    sql = f"SELECT {select} FROM {table}"
+    if where:
+        sql += f" WHERE {where}"
+    if group_by:
+        sql += f" GROUP BY {', '.join(quote(c) for c in group_by)}"
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    columns = [*group_by, *names]
+    rows = []
+    for values in fetched:
+        row = dict(zip(columns, values, strict=True))
+        for name in names:
+            row[name] = row[name] or 0
+        rows.append(row)
+    if not group_by and not rows:
+        rows = [dict.fromkeys(names, 0)]
+    return rows
+
+
+_SUM_SELECT: dict[tuple, str] = {}
+
+
+def _sum_fields(queryset, names: Iterable[str]) -> dict:
+    return _sums(queryset, names)[0]
 
 
 def _quantile_values(
@@ -448,12 +494,7 @@ def weekly_trend(
     last_week = _week_start(period.last_day)
     first_week = min(_week_start(period.start), last_week - timedelta(weeks=min_weeks - 1))
     span = Period(first_week, last_week + timedelta(days=7))
-    rows = (
-        _rollup_for(scope)
-        .filter(_period_q(span))
-        .values("day")
-        .annotate(**{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)})
-    )
+    rows = _sums(_rollup_for(scope).filter(_period_q(span)), (*COUNTERS, *RATING_FIELDS), ("day",))
     weeks: dict[date, Tally] = {}
     week = first_week
     while week <= last_week:
@@ -497,9 +538,7 @@ def breakdown(
         queryset = _rollup_for(scope).filter(_period_q(period))
     else:
         queryset = DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period))
-    rows = queryset.values(column).annotate(
-        **{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)}
-    )
+    rows = _sums(queryset, (*COUNTERS, *RATING_FIELDS), (column,))
     tallies: dict = defaultdict(Tally)
     for row in rows:
         tallies[row[column]].add_row(row)
@@ -620,9 +659,7 @@ def organisation_pairs(
         mine = Q(supplier_id__in=department_ids) | Q(customer_id__in=department_ids)
         queryset = queryset.filter(mine)
         overdue_q &= mine
-    rows = queryset.values("supplier_id", "customer_id").annotate(
-        **{name: Sum(name) for name in (*COUNTERS, *RATING_FIELDS)}
-    )
+    rows = _sums(queryset, (*COUNTERS, *RATING_FIELDS), ("supplier_id", "customer_id"))
     pairs: dict[tuple[int, int], Tally] = defaultdict(Tally)
     for row in rows:
         pairs[(row["supplier_id"], row["customer_id"])].add_row(row)

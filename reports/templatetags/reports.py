@@ -12,17 +12,29 @@ from django.utils.translation import gettext as _
 register = template.Library()
 
 
+def drill_links(base: dict | None = None):
+    """A function (**filters) → URL of the ticket list behind a figure, for `base` filters.
+
+    The same URLs as `{% drill %}`, built in Python for the many links of a table (a template
+    tag call per cell cost more than the rest of the page)."""
+    url = reverse("reports:tickets")
+    base = base or {}
+
+    def link(**filters) -> str:
+        query = {}
+        for key, value in {**base, **filters}.items():
+            if value is None or value == "":
+                continue
+            query[key] = value.isoformat() if isinstance(value, date) else value
+        return f"{url}?{urlencode(query)}" if query else url
+
+    return link
+
+
 @register.simple_tag
 def drill(base: dict | None = None, **filters) -> str:
     """URL of the ticket list behind a figure: `base` filters of the page plus `filters`."""
-    params = {**(base or {}), **filters}
-    query = {}
-    for key, value in params.items():
-        if value is None or value == "":
-            continue
-        query[key] = value.isoformat() if isinstance(value, date) else value
-    url = reverse("reports:tickets")
-    return f"{url}?{urlencode(query)}" if query else url
+    return drill_links(base)(**filters)
 
 
 @register.filter
