@@ -11,12 +11,12 @@ change rolls its roll-up change back with it.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
 from django.db import connection, transaction
 from django.db.models import Count
-from django.db.models.sql import InsertQuery
 
 from reports import cache as report_cache
 from reports import facts
@@ -69,7 +69,6 @@ def _add_to_rows(
     On PostgreSQL the statements, and `then` (one more statement and its parameters), go to
     the server in one round trip.
     """
-    quote = connection.ops.quote_name
     by_model: dict[type, list[tuple[tuple, dict[str, int]]]] = defaultdict(list)
     for (model, key), amounts in changes.items():
         by_model[model].append((key, amounts))
@@ -80,30 +79,24 @@ def _add_to_rows(
         rows = sorted(by_model[model], key=lambda item: str(item[0]))
         key_fields = _KEYS[model]
         value_fields = _VALUES[model]
-        table = quote(model._meta.db_table)
-        columns = [*key_fields, *value_fields]
+        insert, placeholders, on_conflict, add = _upsert_parts(model, connection.vendor)
         # Stay under SQLite's bound-parameter limit (PostgreSQL has none that matters).
-        per_statement = max(1, 20_000 // len(columns))
+        per_statement = max(1, 20_000 // (len(key_fields) + len(value_fields)))
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params: list = []
+            present: set[str] = set()
             for key, amounts in chunk:
                 params += [_adapt(n, v) for n, v in zip(key_fields, key, strict=True)]
                 params += [amounts.get(name, 0) for name in value_fields]
-            touched = [n for n in value_fields if any(a.get(n) for _, a in chunk)]
+                present.update(name for name, amount in amounts.items() if amount)
+            touched = [n for n in value_fields if n in present]
             if not touched:
                 continue
-            updates = ", ".join(
-                f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
-                for name in touched
-            )
-            placeholders = f"({', '.join(['%s'] * len(columns))})"
             statements.append(
                 (
-                    f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
-                    f"VALUES {', '.join([placeholders] * len(chunk))} "
-                    f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) "
-                    f"DO UPDATE SET {updates}",
+                    f"{insert} VALUES {', '.join([placeholders] * len(chunk))} "
+                    f"{on_conflict} {', '.join(add[name] for name in touched)}",
                     params,
                 )
             )
@@ -120,6 +113,26 @@ def _add_to_rows(
         else:
             for sql, params in statements:
                 cursor.execute(sql, params)
+
+
+@functools.cache
+def _upsert_parts(model, vendor: str) -> tuple[str, str, str, dict[str, str]]:
+    """The fixed parts of a roll-up table's upsert, built once per table: `INSERT INTO t
+    (columns)`, one row's placeholders, `ON CONFLICT (key) DO UPDATE SET` and, per counter,
+    `c = t.c + EXCLUDED.c`. (`vendor` keys the quoting.)"""
+    quote = connection.ops.quote_name
+    key_fields, value_fields = _KEYS[model], _VALUES[model]
+    table = quote(model._meta.db_table)
+    columns = [*key_fields, *value_fields]
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)})",
+        f"({', '.join(['%s'] * len(columns))})",
+        f"ON CONFLICT ({', '.join(quote(c) for c in key_fields)}) DO UPDATE SET",
+        {
+            name: f"{quote(name)} = {table}.{quote(name)} + EXCLUDED.{quote(name)}"
+            for name in value_fields
+        },
+    )
 
 
 def _adapt(name: str, value):
@@ -183,14 +196,26 @@ def rollup_add_filed(*, ticket: Ticket, clocks: list[SlaClock], calendar) -> Non
     fact = facts.build_fact(
         ticket=values, clocks=clock_values, ratings={}, calendar_for=lambda _: calendar
     )
-    insert = InsertQuery(TicketFact)
-    insert.insert_values(
-        [TicketFact._meta.get_field(name) for name in ("ticket", *facts.FACT_FIELDS)],
-        [TicketFact(ticket_id=ticket.pk, **fact)],
-    )
-    ((sql, params),) = insert.get_compiler(connection=connection).as_sql()
-    _add_to_rows(facts.delta(None, fact), then=(sql, list(params)))
+    fields, sql = _fact_insert(connection.vendor)
+    params = [
+        field.get_db_prep_save(ticket.pk if field.primary_key else fact[field.name], connection)
+        for field in fields
+    ]
+    _add_to_rows(facts.delta(None, fact), then=(sql, params))
     report_cache.facts_changed(fact)
+
+
+@functools.cache
+def _fact_insert(vendor: str) -> tuple[list, str]:
+    """The fields and INSERT statement of one TicketFact row, built once (what Django's
+    InsertQuery compiles for it; `vendor` keys the quoting)."""
+    fields = [TicketFact._meta.get_field(name) for name in ("ticket", *facts.FACT_FIELDS)]
+    quote = connection.ops.quote_name
+    return fields, (
+        f"INSERT INTO {quote(TicketFact._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
 
 
 def rollup_refresh_tickets(*, ticket_ids: Iterable[int], batch: int = REFRESH_BATCH) -> int:
