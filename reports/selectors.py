@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, Sum
 from django.utils import timezone
 
@@ -297,46 +297,84 @@ def _sum_fields(queryset, names: Iterable[str]) -> dict:
     return _sums(queryset, names)[0]
 
 
-def _quantile_values(
-    *, scope: Scope, period: Period, prefix: str, histogram: list[int]
-) -> dict[str, timedelta | None]:
-    """Exact median and p90 of business time to stop for one metric (see module docstring)."""
-    n = sum(histogram)
-    result: dict[str, timedelta | None] = dict.fromkeys(QUANTILE_NAMES)
-    if not n:
-        return result
-    cache: dict[int, timedelta] = {}
+def _quantiles(
+    *, scope: Scope, period: Period, histograms: dict[str, list[int]]
+) -> dict[str, dict[str, timedelta | None]]:
+    """Exact median and p90 of business time to stop per metric prefix (module docstring).
 
-    def value_at(rank: int) -> timedelta:
-        if rank in cache:
-            return cache[rank]
-        before = 0
-        for index, count in enumerate(histogram):
-            if rank < before + count:
-                if index == buckets.ZERO_BUCKET:
-                    return timedelta(0)  # that bucket holds exactly zero: nothing to read
-                offset = rank - before
-                values = list(
-                    TicketFact.objects.filter(
-                        scope.q(dims=FACT_DIMS),
-                        _period_q(period),
-                        **{f"{prefix}_bucket": index},
-                    )
-                    # Equal values may come in any order: the value at a rank is the same.
-                    .order_by(f"{prefix}_elapsed")
-                    .values_list(f"{prefix}_elapsed", flat=True)[offset : offset + 2]
+    Each wanted rank is located in its histogram bucket from the roll-ups; the values are
+    then read from the facts of those buckets only, every bucket's slice in one statement."""
+    wanted: dict[tuple[str, int], set[int]] = defaultdict(set)  # (prefix, bucket) → offsets
+    located: dict[tuple[str, int], tuple[int, int] | None] = {}  # (prefix, rank) → place
+    plans: dict[str, tuple[int, int, int] | None] = {}
+    for prefix, histogram in histograms.items():
+        n = sum(histogram)
+        if not n:
+            plans[prefix] = None
+            continue
+        # ⌈0.9·n⌉ in integer arithmetic (no float rounding at any n).
+        plans[prefix] = ((n - 1) // 2, n // 2, -(-9 * n // 10) - 1)
+        for rank in plans[prefix]:
+            before = 0
+            for index, count in enumerate(histogram):
+                if rank < before + count:
+                    if index == buckets.ZERO_BUCKET:
+                        located[(prefix, rank)] = None  # exactly zero: nothing to read
+                    else:
+                        located[(prefix, rank)] = (index, rank - before)
+                        wanted[(prefix, index)].add(rank - before)
+                    break
+                before += count
+    values: dict[tuple[str, int], list[timedelta]] = {}
+    if wanted:
+        parts, params, keys = [], [], []
+        for number, ((prefix, index), offsets) in enumerate(sorted(wanted.items())):
+            first = min(offsets)
+            sql, part_params = (
+                TicketFact.objects.filter(
+                    scope.q(dims=FACT_DIMS), _period_q(period), **{f"{prefix}_bucket": index}
                 )
-                cache[rank] = values[0]
-                if len(values) > 1 and rank + 1 < before + count:
-                    cache[rank + 1] = values[1]
-                return cache[rank]
-            before += count
-        raise LookupError(rank)
+                # Equal values may come in any order: the value at a rank is the same.
+                .order_by(f"{prefix}_elapsed")
+                .values_list(f"{prefix}_elapsed", flat=True)[first : max(offsets) + 1]
+                .query.sql_with_params()
+            )
+            parts.append(f"SELECT {number}, q{number}.* FROM ({sql}) q{number}")
+            params += part_params
+            keys.append(((prefix, index), first))
+        # Durations come back as the backend stores them (SQLite: microseconds).
+        column = TicketFact._meta.get_field("fr_elapsed").get_col(TicketFact._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        rows: dict[int, list] = defaultdict(list)
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for number, value in cursor.fetchall():
+                for converter in converters:
+                    value = converter(value, column, connection)
+                rows[number].append(value)
+        for number, (bucket_key, first) in enumerate(keys):
+            values[bucket_key] = (first, sorted(rows[number]))
 
-    low, high = (n - 1) // 2, n // 2
-    result["median"] = value_at(low) if low == high else (value_at(low) + value_at(high)) / 2
-    # ⌈0.9·n⌉ in integer arithmetic (no float rounding at any n).
-    result["p90"] = value_at(-(-9 * n // 10) - 1)
+    def value_at(prefix: str, rank: int) -> timedelta:
+        place = located[(prefix, rank)]
+        if place is None:
+            return timedelta(0)
+        index, offset = place
+        first, slice_ = values[(prefix, index)]
+        return slice_[offset - first]
+
+    result = {}
+    for prefix, plan in plans.items():
+        if plan is None:
+            result[prefix] = dict.fromkeys(QUANTILE_NAMES)
+            continue
+        low, high, p90 = plan
+        median = (
+            value_at(prefix, low)
+            if low == high
+            else (value_at(prefix, low) + value_at(prefix, high)) / 2
+        )
+        result[prefix] = {"median": median, "p90": value_at(prefix, p90)}
     return result
 
 
@@ -393,9 +431,13 @@ def sla_figures(
         tally.fr_breached += row["fr_breached"]
         tally.res_breached += row["res_breached"]
     figures: dict = {}
+    histograms = {
+        prefix: [totals[name] for name in HISTOGRAM_FIELDS[prefix]] for _, prefix in METRICS
+    }
+    all_quantiles = _quantiles(scope=scope, period=period, histograms=histograms)
     for metric, prefix in METRICS:
-        histogram = [totals[name] for name in HISTOGRAM_FIELDS[prefix]]
-        quantiles = _quantile_values(scope=scope, period=period, prefix=prefix, histogram=histogram)
+        histogram = histograms[prefix]
+        quantiles = all_quantiles[prefix]
         figures[metric] = {
             "met": getattr(tally, f"{prefix}_met"),
             "breached": getattr(tally, f"{prefix}_breached"),
@@ -416,16 +458,17 @@ def sla_figures(
     return figures
 
 
-def live_figures(*, scope: Scope, now: datetime | None = None) -> dict:
+def live_figures(*, scope: Scope, now: datetime | None = None, overdue: list | None = None) -> dict:
     """Open tickets now, how many are past a warning threshold, how many are breached now."""
     now = now or timezone.now()
     backlog = _sum_fields(
         BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS)), ["open", "breached"]
     )
     fact_q = scope.q(dims=FACT_DIMS)
-    newly_breached = TicketFact.objects.filter(
-        fact_q, next_deadline__lt=now, breached_any=False
-    ).count()
+    # Overdue without a recorded breach: breached now, though the roll-ups hold it as open.
+    newly_breached = sum(
+        not row["breached_any"] for row in _overdue(scope=scope, now=now, rows=overdue)
+    )
     at_risk = (
         TicketFact.objects.filter(fact_q, warn_at__lte=now).exclude(next_deadline__lt=now).count()
     )

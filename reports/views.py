@@ -157,7 +157,7 @@ def _dashboard_body(department, side, period, now, today):
     overdue = selectors.overdue_rows(scope=scope, now=now)
     until = selectors.next_change(scope=scope, now=now, overdue=overdue)
     figures = selectors.sla_figures(scope=scope, period=period, now=now, overdue=overdue)
-    live = selectors.live_figures(scope=scope, now=now)
+    live = selectors.live_figures(scope=scope, now=now, overdue=overdue)
     backlog = selectors.backlog_by_age(scope=scope, today=today, now=now, overdue=overdue)
     trend = selectors.weekly_trend(scope=scope, period=period, now=now, overdue=overdue)
     other_side = "customer" if side == "supplier" else "supplier"

@@ -20,13 +20,24 @@ def drill_links(base: dict | None = None):
     url = reverse("reports:tickets")
     base = base or {}
 
-    def link(**filters) -> str:
+    def encode(params: dict) -> str:
         query = {}
-        for key, value in {**base, **filters}.items():
+        for key, value in params.items():
             if value is None or value == "":
                 continue
             query[key] = value.isoformat() if isinstance(value, date) else value
-        return f"{url}?{urlencode(query)}" if query else url
+        return urlencode(query)
+
+    # The base's part of the query string is encoded once; the filters are appended (the
+    # same string urlencode gives for the merged dict, unless a filter replaces a base key).
+    prefix = encode(base)
+
+    def link(**filters) -> str:
+        if base.keys() & filters.keys():
+            query = encode({**base, **filters})
+        else:
+            query = "&".join(part for part in (prefix, encode(filters)) if part)
+        return f"{url}?{query}" if query else url
 
     return link
 
