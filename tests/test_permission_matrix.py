@@ -307,7 +307,7 @@ ROUTES: dict[str, Row] = {
     "ticket_priority": row(get=POST_ONLY, post=TICKET_WORKERS),
     "ticket_service": row(get=POST_ONLY, post=TICKET_WORKERS),
     "ticket_watchers": row(get=POST_ONLY, post=TICKET_WORKERS),
-    "ticket_link": row(get=POST_ONLY, post=TICKET_WORKERS),
+    "ticket_link": row(get=TICKET_WORKERS, post=TICKET_WORKERS),
     "ticket_rate": row(get=POST_ONLY, post=TICKET_VIEWERS),
     "attachment_download": row(
         kwargs={"pk": lambda w: w.public_file.pk},

@@ -582,6 +582,25 @@ def test_linked_request_to_own_department_is_not_offered(client, org, ticket):
     assert Ticket.objects.count() == 1
 
 
+def test_ask_another_department_is_a_page_of_its_own_linked_from_the_ticket(client, org, ticket):
+    body = page(client, org.it_agent, ticket).content.decode()
+    url = reverse("ticket_link", args=[ticket.reference])
+    assert f'href="{url}"' in body
+    form = client.get(url)
+    assert form.status_code == 200
+    html = form.content.decode()
+    # Every other department's services are offered, never the ticket's own department's.
+    assert f'value="{org.hr_service.pk}"' in html
+    assert f'value="{org.service.pk}"' not in html
+    assert reverse("ticket_detail", args=[ticket.reference]) in html
+
+
+def test_requester_is_not_offered_ask_another_department(client, org, ticket):
+    body = page(client, org.employee, ticket).content.decode()
+    assert reverse("ticket_link", args=[ticket.reference]) not in body
+    assert client.get(reverse("ticket_link", args=[ticket.reference])).status_code == 403
+
+
 def test_linked_request_form_errors_keep_the_typed_text(client, org, ticket):
     response = post(
         client,

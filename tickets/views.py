@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from departments import selectors as department_selectors
 from departments.models import Department, Service, User
@@ -465,10 +465,6 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
                     auto_id="svc_%s",
                 ),
                 "watcher_form": forms.get("watcher_form") or WatcherForm(auto_id="watch_%s"),
-                "link_form": forms.get("link_form")
-                or LinkRequestForm(
-                    exclude_department_id=ticket.supplier_department_id, auto_id="link_%s"
-                ),
                 "open_panel": forms.get("open_panel", ""),
             }
         )
@@ -660,10 +656,17 @@ def ticket_watchers(request, reference):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def ticket_link(request, reference):
+    """Ask another department: a page of its own, so the ticket page does not build a form
+    over every other department's services on each view (issue 10: a fifth of its cost)."""
     ticket = _get_ticket(request, reference)
     _require_work(request, ticket)
+    if request.method == "GET":
+        form = LinkRequestForm(
+            exclude_department_id=ticket.supplier_department_id, auto_id="link_%s"
+        )
+        return _render_link(request, ticket, form)
     form = LinkRequestForm(
         request.POST, exclude_department_id=ticket.supplier_department_id, auto_id="link_%s"
     )
@@ -686,7 +689,13 @@ def ticket_link(request, reference):
                 % {"ref": child.reference, "dept": child.supplier_department.name},
             )
             return _back(ticket, "#linked")
-    return _render_ticket(request, ticket, status=400, link_form=form, open_panel="link")
+    return _render_link(request, ticket, form, status=400)
+
+
+def _render_link(request, ticket, form, status=200):
+    return render(
+        request, "tickets/ticket_link.html", {"ticket": ticket, "form": form}, status=status
+    )
 
 
 @login_required
