@@ -299,7 +299,8 @@ def start_server() -> subprocess.Popen:
             str(Path(sys.executable).with_name("gunicorn")),
             "servicedesk.wsgi",
             "--workers",
-            "2",
+            # 2 sync workers as at the comparison point; BENCH_WORKERS tries other counts.
+            os.environ.get("BENCH_WORKERS", "2"),
             "--worker-class",
             "sync",
             "--bind",
