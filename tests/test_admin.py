@@ -79,3 +79,21 @@ def test_tickets_cannot_be_edited_in_admin(admin_client, org):
     assert response.status_code == 403
     ticket.refresh_from_db()
     assert ticket.title == "Printer"
+
+
+def test_a_published_versions_targets_and_ladder_are_read_only_in_admin(admin_client, org):
+    # Tickets are measured against exactly the content of their version, and the SLA engine
+    # caches it per version (slas.selectors.version_content): a change is a new version.
+    version = org.standard.current_version
+    url = reverse("admin:slas_standardversion_change", args=[version.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    formsets = {f.formset.prefix: f for f in page.context["inline_admin_formsets"]}
+    assert set(formsets) == {"targets", "levels"}
+    for inline_formset in formsets.values():
+        assert not inline_formset.has_change_permission
+        assert not inline_formset.has_add_permission
+        assert not inline_formset.has_delete_permission
+    add_page = admin_client.get(reverse("admin:slas_standardversion_add"))
+    for inline_formset in add_page.context["inline_admin_formsets"]:
+        assert inline_formset.has_add_permission
