@@ -563,10 +563,12 @@ def breakdown(
     now: datetime | None = None,
     overdue: list | None = None,
     labels: dict | None = None,
+    rows: list[dict] | None = None,
 ) -> list[dict]:
     """Tallies of the period per service / priority / customer / supplier / agent.
 
-    `labels` from `labels_from_rows` saves the name lookups."""
+    `labels` from `labels_from_rows` saves the name lookups; `rows` from
+    `service_priority_rows` saves the query of the service and priority breakdowns."""
     now = now or timezone.now()
     column = {
         "service": "service_id",
@@ -581,7 +583,8 @@ def breakdown(
         queryset = _rollup_for(scope).filter(_period_q(period))
     else:
         queryset = DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period))
-    rows = _sums(queryset, (*COUNTERS, *RATING_FIELDS), (column,))
+    if rows is None:
+        rows = _sums(queryset, (*COUNTERS, *RATING_FIELDS), (column,))
     tallies: dict = defaultdict(Tally)
     for row in rows:
         tallies[row[column]].add_row(row)
@@ -599,6 +602,15 @@ def breakdown(
     if by == "priority":
         result.sort(key=lambda item: item["key"])
     return result
+
+
+def service_priority_rows(*, scope: Scope, period: Period) -> list[dict]:
+    """The period's sums per service × priority: both breakdowns from one query."""
+    return _sums(
+        DailyRollup.objects.filter(scope.q(dims=DAILY_DIMS), _period_q(period)),
+        (*COUNTERS, *RATING_FIELDS),
+        ("service_id", "priority"),
+    )
 
 
 def _labels(by: str, keys: Iterable) -> dict:

@@ -174,9 +174,17 @@ def _dashboard_body(department, side, period, now, today):
             row["label"] = names.get(row["key"], str(row["key"]))
         agents.sort(key=lambda item: (-item["tally"].filed, item["label"]))
 
+    by_service_priority = selectors.service_priority_rows(scope=scope, period=period)
+
     def rows(by):
         return selectors.breakdown(
-            scope=scope, period=period, by=by, now=now, overdue=overdue, labels=labels
+            scope=scope,
+            period=period,
+            by=by,
+            now=now,
+            overdue=overdue,
+            labels=labels,
+            rows=by_service_priority if by in ("service", "priority") else None,
         )
 
     breakdowns = [
