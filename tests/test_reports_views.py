@@ -315,6 +315,14 @@ def test_organisation_map_query_budget(client, history, django_assert_max_num_qu
     signed_in(client, history.admin)
     with django_assert_max_num_queries(15):
         assert client.get(f"/dashboards/map/?{WEEK}").status_code == 200
+    with django_assert_max_num_queries(5):  # again: from the cache (session, user, labels)
+        before = client.get(f"/dashboards/map/?{WEEK}").content.decode()
+    assert '<th scope="row">HR</th>' not in before
+    ticket_services.ticket_create(
+        requester=history.employee, service=history.hr_service, title="Letter", now=NOW
+    )
+    html = client.get(f"/dashboards/map/?{WEEK}").content.decode()
+    assert '<th scope="row">HR</th>' in html  # the new pair: the cached map was invalidated
 
 
 def test_satisfaction_page(client, history):  # noqa: F811
