@@ -439,3 +439,29 @@ def test_a_superseded_export_run_stops_writing(history):  # noqa: F811
     Export.objects.filter(pk=export.pk).update(state="running")  # a redelivered job
     again = exports.export_run(export_id=export.pk)
     assert again.state == "done" and again.attempt == 2
+
+
+class _UnreachableCache:
+    """A cache server that is down: every call fails as redis-py does."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("cache unreachable")
+
+        return fail
+
+
+@time_machine.travel(NOW, tick=False)
+def test_dashboards_and_writes_work_with_the_cache_down(client, history, monkeypatch):  # noqa: F811
+    from reports import cache as report_cache
+
+    signed_in(client, history.it_lead)
+    url = f"/dashboards/it/supplier/?{WEEK}"
+    expected = _figures(client.get(url).content.decode())
+    monkeypatch.setattr(report_cache, "cache", _UnreachableCache())
+    assert _figures(client.get(url).content.decode()) == expected  # computed, not cached
+    ticket_services.ticket_create(
+        requester=history.employee, service=history.service, title="Down", now=NOW
+    )
+    html = client.get(url).content.decode()
+    assert links(html)["/dashboards/tickets/?supplier=it&state=open"] == "2"
