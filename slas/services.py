@@ -75,6 +75,8 @@ class FilingClocks:
     calendar: BusinessCalendar | None = None
     next_at: datetime | None = None
     deadline: datetime | None = None
+    # The standard version the plan measured against (None: no standard applies).
+    version_id: int | None = None
 
 
 def sla_plan_clocks(*, service, priority: str, now: datetime) -> FilingClocks:
@@ -89,7 +91,7 @@ def sla_plan_clocks(*, service, priority: str, now: datetime) -> FilingClocks:
     content = version_content(version.pk)
     target = content.targets.get(priority)
     if target is None:
-        return FilingClocks()
+        return FilingClocks(version_id=version.pk)
     calendar = version_calendar(version)
     clocks = []
     for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
@@ -104,6 +106,7 @@ def sla_plan_clocks(*, service, priority: str, now: datetime) -> FilingClocks:
             clocks=clocks, levels=list(content.levels), fired=set(), calendar_for=lambda _: calendar
         ),
         deadline=min((c.deadline for c in clocks if c.deadline is not None), default=None),
+        version_id=version.pk,
     )
 
 

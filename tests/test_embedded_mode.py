@@ -200,7 +200,7 @@ def test_no_server_by_default_and_postgresql_and_redis_when_their_urls_are_set(t
     embedded = _configured(env)
     assert embedded["engine"] == "django.db.backends.sqlite3"
     assert embedded["broker"] == "filesystem://"
-    assert embedded["cache"] != "django.core.cache.backends.redis.RedisCache"
+    assert embedded["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     servers = _configured(
         {
             **env,
@@ -211,5 +211,5 @@ def test_no_server_by_default_and_postgresql_and_redis_when_their_urls_are_set(t
     assert servers == {
         "engine": "django.db.backends.postgresql",
         "broker": "redis://127.0.0.1:6379/0",
-        "cache": "django.core.cache.backends.redis.RedisCache",
+        "cache": "servicedesk.cache.RedisCache",
     }

@@ -20,7 +20,8 @@ from reports import services as report_services
 from servicedesk import permissions
 from servicedesk.errors import DomainError
 from slas import services as sla_services
-from slas.models import Metric
+from slas.models import Metric, ServiceStandard
+from slas.selectors import SERVICE_FILING_RELATED
 from tickets.models import (
     ALLOWED_TRANSITIONS,
     Attachment,
@@ -140,19 +141,29 @@ def _store_attachments(
     return stored
 
 
-def _next_reference(department_id: int) -> tuple[int, str]:
-    # One UPDATE … RETURNING: the row lock it takes (held to commit) serialises concurrent
-    # filings to one supplier, so numbers are sequential without gaps; the unique constraint
-    # is the backstop.
-    table = connection.ops.quote_name(Department._meta.db_table)
+def _next_reference(service: Service) -> tuple[int, str, int | None]:
+    """The supplier's next number and reference, and the standard version that applies to
+    `service` as of now (read in the same statement, inside the filing transaction).
+
+    One UPDATE … RETURNING: the row lock it takes (held to commit) serialises concurrent
+    filings to one supplier, so numbers are sequential without gaps; the unique constraint is
+    the backstop.
+    """
+    quote = connection.ops.quote_name
+    departments = quote(Department._meta.db_table)
+    services = quote(Service._meta.db_table)
+    standards = quote(ServiceStandard._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_ticket_number = last_ticket_number + 1 "
-            "WHERE id = %s RETURNING last_ticket_number, code",
-            [department_id],
+            f"UPDATE {departments} SET last_ticket_number = last_ticket_number + 1 "
+            "WHERE id = %s RETURNING last_ticket_number, code, "
+            f"(SELECT st.current_version_id FROM {services} sv JOIN {standards} st "
+            f"ON st.id = COALESCE(sv.standard_id, {departments}.default_standard_id) "
+            "WHERE sv.id = %s)",
+            [service.department_id, service.pk],
         )
-        number, code = cursor.fetchone()
-    return number, f"{code}-{number}"
+        number, code, version_id = cursor.fetchone()
+    return number, f"{code}-{number}", version_id
 
 
 def ticket_create(
@@ -199,7 +210,12 @@ def ticket_create(
     if customer_department is None and User.home_department.is_cached(requester):
         customer_department = requester.home_department
     with transaction.atomic():
-        number, reference = _next_reference(service.department_id)
+        number, reference, version_id = _next_reference(service)
+        if version_id != clocks.version_id:
+            # A version was published since `service` was read: the request is measured
+            # against the version current at filing (SPEC §3), so plan again from fresh rows.
+            service = Service.objects.select_related(*SERVICE_FILING_RELATED).get(pk=service.pk)
+            clocks = sla_services.sla_plan_clocks(service=service, priority=priority, now=now)
         ticket = Ticket.objects.create(
             reference=reference,
             number=number,
