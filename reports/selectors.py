@@ -458,12 +458,26 @@ def sla_figures(
     return figures
 
 
-def live_figures(*, scope: Scope, now: datetime | None = None, overdue: list | None = None) -> dict:
-    """Open tickets now, how many are past a warning threshold, how many are breached now."""
+def live_figures(
+    *,
+    scope: Scope,
+    now: datetime | None = None,
+    overdue: list | None = None,
+    days: list[dict] | None = None,
+) -> dict:
+    """Open tickets now, how many are past a warning threshold, how many are breached now.
+
+    `days` from `backlog_days` (same scope) saves the backlog query."""
     now = now or timezone.now()
-    backlog = _sum_fields(
-        BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS)), ["open", "breached"]
-    )
+    if days is None:
+        backlog = _sum_fields(
+            BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS)), ["open", "breached"]
+        )
+    else:
+        backlog = {
+            "open": sum(row["open_sum"] for row in days),
+            "breached": sum(row["breached_sum"] for row in days),
+        }
     fact_q = scope.q(dims=FACT_DIMS)
     # Overdue without a recorded breach: breached now, though the roll-ups hold it as open.
     newly_breached = sum(
@@ -479,16 +493,26 @@ def live_figures(*, scope: Scope, now: datetime | None = None, overdue: list | N
     }
 
 
-def backlog_by_age(
-    *, scope: Scope, today: date, now: datetime | None = None, overdue: list | None = None
-) -> list[dict]:
-    """Open tickets in age bands (days since filing): total and breached now per band."""
-    now = now or timezone.now()
-    rows = (
+def backlog_days(*, scope: Scope) -> list[dict]:
+    """Open tickets (and those with a breach recorded) per filing day, from the roll-up."""
+    return list(
         BacklogRollup.objects.filter(scope.q(dims=BACKLOG_DIMS), open__gt=0)
         .values("day")
         .annotate(open_sum=Sum("open"), breached_sum=Sum("breached"))
     )
+
+
+def backlog_by_age(
+    *,
+    scope: Scope,
+    today: date,
+    now: datetime | None = None,
+    overdue: list | None = None,
+    days: list[dict] | None = None,
+) -> list[dict]:
+    """Open tickets in age bands (days since filing): total and breached now per band."""
+    now = now or timezone.now()
+    rows = backlog_days(scope=scope) if days is None else days
     by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         by_day[row["day"]][0] += row["open_sum"]

@@ -157,8 +157,11 @@ def _dashboard_body(department, side, period, now, today):
     overdue = selectors.overdue_rows(scope=scope, now=now)
     until = selectors.next_change(scope=scope, now=now, overdue=overdue)
     figures = selectors.sla_figures(scope=scope, period=period, now=now, overdue=overdue)
-    live = selectors.live_figures(scope=scope, now=now, overdue=overdue)
-    backlog = selectors.backlog_by_age(scope=scope, today=today, now=now, overdue=overdue)
+    days = selectors.backlog_days(scope=scope)
+    live = selectors.live_figures(scope=scope, now=now, overdue=overdue, days=days)
+    backlog = selectors.backlog_by_age(
+        scope=scope, today=today, now=now, overdue=overdue, days=days
+    )
     trend = selectors.weekly_trend(scope=scope, period=period, now=now, overdue=overdue)
     other_side = "customer" if side == "supplier" else "supplier"
     agents = []
@@ -212,6 +215,9 @@ def _dashboard_body(department, side, period, now, today):
             row["links"] = {
                 state or "all": period_link(**row_filter, state=state) for state in TALLY_STATES
             }
+            tally = row["tally"]
+            row["fr_pct"], row["res_pct"] = pct(tally.fr_compliance), pct(tally.res_compliance)
+            row["rating"] = rating(tally.rating_average) if tally.rating_count else ""
     for row in trend:
         row["link"] = live_link(filed_from=row["week"], filed_before=row["week_end"])
     for band in backlog:

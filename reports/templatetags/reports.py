@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django import template
@@ -21,12 +22,9 @@ def drill_links(base: dict | None = None):
     base = base or {}
 
     def encode(params: dict) -> str:
-        query = {}
-        for key, value in params.items():
-            if value is None or value == "":
-                continue
-            query[key] = value.isoformat() if isinstance(value, date) else value
-        return urlencode(query)
+        return "&".join(
+            _pair(key, value) for key, value in params.items() if value is not None and value != ""
+        )
 
     # The base's part of the query string is encoded once; the filters are appended (the
     # same string urlencode gives for the merged dict, unless a filter replaces a base key).
@@ -40,6 +38,13 @@ def drill_links(base: dict | None = None):
         return f"{url}?{query}" if query else url
 
     return link
+
+
+@lru_cache(maxsize=4096)
+def _pair(key: str, value) -> str:
+    """One `key=value` of a query string, as urlencode writes it (few distinct pairs recur:
+    states, slugs, ids, the period's days)."""
+    return urlencode({key: value.isoformat() if isinstance(value, date) else value})
 
 
 @register.simple_tag
