@@ -107,6 +107,9 @@ TEMPLATES = [
     },
 ]
 
+# Widgets render with Jinja2 where Django ships a Jinja2 template (servicedesk/forms_renderer.py).
+FORM_RENDERER = "servicedesk.forms_renderer.WidgetRenderer"
+
 # --- Database -------------------------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
