@@ -8,7 +8,6 @@ from decimal import Decimal
 from django.db.models import (
     Exists,
     F,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -21,7 +20,7 @@ from servicedesk import permissions
 from servicedesk.prepared import PreparedGet
 from slas import selectors as sla_selectors
 from slas.clock import BusinessCalendar
-from slas.models import LadderLevel, SlaClock
+from slas.models import SlaClock
 from tickets.models import ACTIVE_STATUSES, Comment, Event, Ticket
 
 TICKET_RELATED = ("service", "supplier_department", "customer_department", "requester", "assignee")
@@ -149,17 +148,16 @@ class SlaLens:
         return self._calendars[calendar_id]
 
     def load_ladders(self, version_ids) -> None:
-        """Read the warning thresholds of these standard versions in one query."""
+        """The warning thresholds of these standard versions, from the per-process cache of
+        version content (a published version never changes: no query once it is warm)."""
         missing = set(version_ids) - self._loaded_versions
-        if not missing:
-            return
-        rows = (
-            LadderLevel.objects.filter(version_id__in=missing, threshold__lt=1)
-            .values("version_id", "metric")
-            .annotate(first=Min("threshold"))
-        )
-        for row in rows:
-            self._fractions[(row["version_id"], row["metric"])] = row["first"]
+        for version_id in missing:
+            for level in sla_selectors.version_content(version_id).levels:
+                if level.threshold < 1:
+                    key = (version_id, level.metric)
+                    self._fractions[key] = min(
+                        self._fractions.get(key, level.threshold), level.threshold
+                    )
         self._loaded_versions |= missing
 
     def warning_fraction(self, version_id: int, metric: str) -> Decimal:
