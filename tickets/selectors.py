@@ -28,7 +28,10 @@ TICKET_RELATED = ("service", "supplier_department", "customer_department", "requ
 
 def _clocks_prefetch() -> Prefetch:
     return Prefetch(
-        "clocks", queryset=SlaClock.objects.select_related("version").order_by("metric")
+        # With the version's calendar row: its updated_at is the freshness check of the
+        # per-process calendar cache, so the SLA lens reads no calendar.
+        "clocks",
+        queryset=SlaClock.objects.select_related("version__calendar").order_by("metric"),
     )
 
 
@@ -177,8 +180,13 @@ class SlaLens:
         return self._limits[key]
 
     def prime(self, tickets) -> None:
-        """Load ladders for every clock of these tickets (clocks prefetched) in one query."""
-        self.load_ladders({clock.version_id for t in tickets for clock in t.clocks.all()})
+        """Load ladders and calendars for every clock of these tickets (clocks prefetched)."""
+        versions = {clock.version_id: clock.version for t in tickets for clock in t.clocks.all()}
+        self.load_ladders(versions)
+        for version in versions.values():
+            if version.calendar_id not in self._calendars:
+                # No query when the version came with its Calendar row.
+                self._calendars[version.calendar_id] = sla_selectors.version_calendar(version)
 
     def clock_state(self, clock: SlaClock) -> str:
         """breached, at_risk, on_track, paused, met or cancelled."""
