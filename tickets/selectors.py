@@ -26,13 +26,12 @@ from tickets.models import ACTIVE_STATUSES, Comment, Event, Ticket
 TICKET_RELATED = ("service", "supplier_department", "customer_department", "requester", "assignee")
 
 
-def _clocks_prefetch() -> Prefetch:
-    return Prefetch(
-        # With the version's calendar row: its updated_at is the freshness check of the
-        # per-process calendar cache, so the SLA lens reads no calendar.
-        "clocks",
-        queryset=SlaClock.objects.select_related("version__calendar").order_by("metric"),
-    )
+def _clocks_prefetch(*, with_calendar: bool = False) -> Prefetch:
+    # One ticket's clocks come with their version's calendar row (the calendar cache's
+    # freshness check, so the SLA lens reads no calendar); a page of tickets shares a few
+    # calendars, which one query per calendar serves cheaper than a row per clock.
+    related = "version__calendar" if with_calendar else "version"
+    return Prefetch("clocks", queryset=SlaClock.objects.select_related(related).order_by("metric"))
 
 
 def ticket_base_queryset() -> QuerySet[Ticket]:
@@ -61,7 +60,7 @@ def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
             ticket = Ticket.objects.select_for_update().get(reference=reference)
         else:
             ticket = _ticket_by_reference.get(reference)
-            prefetch_related_objects([ticket], _clocks_prefetch())
+            prefetch_related_objects([ticket], _clocks_prefetch(with_calendar=True))
     except Ticket.DoesNotExist:
         raise Http404 from None
     if not permissions.can_view_ticket(user, ticket):
