@@ -512,11 +512,18 @@ def _sweep_and_clock(only) -> list[str]:
         return ["- escalation sweep: `slas.escalation.sla_sweep` not built yet"]
     lines = []
     backlog = Ticket.objects.filter(status__in=ACTIVE_STATUSES).count()
-    for title, now in (
-        ("now (steady state)", timezone.now()),
+    for title, now, budget in (
+        ("now (steady state)", timezone.now(), True),
         (
             "catch-up: 8 hours later, every level due by then fires",
             timezone.now() + timedelta(hours=8),
+            True,
+        ),
+        # Stress, not the budget: the workers were down for a whole day.
+        (
+            "stress: 24 hours later (a day without workers)",
+            timezone.now() + timedelta(hours=24),
+            False,
         ),
     ):
         due = Ticket.objects.filter(next_sla_event_at__lte=now).count()
@@ -525,9 +532,10 @@ def _sweep_and_clock(only) -> list[str]:
         fired = getattr(outcome, "fired", "?")
         failed = getattr(outcome, "failed", 0)
         fired = f"{fired} ({failed} failed)" if failed else fired
+        verdict = ("yes" if seconds < 1 else "**no**") if budget else "(stress)"
         lines.append(
             f"| {title} | {backlog:,} | {due:,} | {fired} | {seconds:.2f} | {queries:,} | "
-            f"{'yes' if seconds < 1 else '**no**'} |"
+            f"{verdict} |"
         )
     return [
         "Escalation sweep (`slas.escalation.sla_sweep(schedule=False)`, in-process, inside a "
