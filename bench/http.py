@@ -564,9 +564,10 @@ def _markdown(workloads, extra, tickets, label, duration) -> str:
         "",
         f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC at commit {git} on "
         f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, "
-        f"PostgreSQL {pg.split()[0]}, Redis cache; gunicorn 2 sync workers, DEBUG off. "
-        f"Load average when the run ended: {load} (other engineers' test suites and "
-        "benchmarks share these 2 cores, so absolute figures are pessimistic).",
+        f"PostgreSQL {pg.split()[0]}, Redis cache; gunicorn "
+        f"{os.environ.get('BENCH_WORKERS', '2')} sync workers, DEBUG off. "
+        f"Load average when the run ended: {load} (gunicorn, PostgreSQL, Redis and wrk all "
+        "share these 2 cores; a load well above 2 means something else was running too).",
         f"Command: `python -m bench run` (each workload: 2 s warm-up, then {duration} s of "
         "`wrk -t2 -c8 --latency`, sequential creates `-t1 -c1`). Queries per request: Django "
         "test client + CaptureQueriesContext, same database, mean of 5 requests.",
