@@ -92,16 +92,6 @@ FIRE_BATCH = 200
 MAX_ATTEMPTS = 3
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CLOCK_FIELDS = [
-    "status",
-    "elapsed",
-    "running_since",
-    "deadline",
-    "stopped_at",
-    "breached_at",
-    "target",
-    "version",
-]
 TICKET_FIELDS = ["priority", "assignee", "updated_at", "next_sla_event_at", "sla_deadline"]
 EVENT_FIELDS = ("ticket", "actor", "kind", "field", "before", "after", "internal", "created_at")
 ESCALATION_FIELDS = ("ticket", "metric", "threshold", "level", "due_at", "fired_at", "actions")
@@ -564,7 +554,11 @@ def _write(batch: _Batch, plans: list[_Plan]) -> bool:
     # Only now that every level of the batch is recorded (by us) do its effects go in.
     notify_many(notices=[notice for plan in plans for notice in plan.notices], now=batch.now)
     insert_values(Event, EVENT_FIELDS, [event for plan in plans for event in plan.events])
-    update_rows(SlaClock, [c for plan in plans for c in plan.clocks.values()], CLOCK_FIELDS)
+    update_rows(
+        SlaClock,
+        [c for plan in plans for c in plan.clocks.values()],
+        sla_services.CLOCK_STATE_FIELDS,
+    )
     changed = [plan.ticket for plan in plans if plan.ticket_changed]
     update_rows(Ticket, changed, TICKET_FIELDS)
     _schedule_near([ticket for ticket in changed if ticket.next_sla_event_at is not None])

@@ -135,19 +135,21 @@ def _ticket_clocks(ticket) -> list[SlaClock]:
     return list(SlaClock.objects.select_related("version").filter(ticket=ticket))
 
 
+# What the clock rules change on a clock (one clock here, many at once in slas/escalation.py).
+CLOCK_STATE_FIELDS = (
+    "status",
+    "elapsed",
+    "running_since",
+    "deadline",
+    "stopped_at",
+    "breached_at",
+    "target",
+    "version",
+)
+
+
 def _save(clock: SlaClock) -> None:
-    clock.save(
-        update_fields=[
-            "status",
-            "elapsed",
-            "running_since",
-            "deadline",
-            "stopped_at",
-            "breached_at",
-            "target",
-            "version",
-        ]
-    )
+    clock.save(update_fields=CLOCK_STATE_FIELDS)
 
 
 def _apply(*, ticket, operation: str, now: datetime, metrics: tuple[str, ...] | None) -> None:
