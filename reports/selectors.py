@@ -791,10 +791,15 @@ def _state_q(state: str, now: datetime) -> Q:
     if state == "at_risk":
         return Q(warn_at__lte=now) & ~Q(next_deadline__lt=now)
     for prefix in ("fr", "res"):
+        met = Q(**{f"{prefix}_outcome": "met"})
+        breached = Q(**{f"{prefix}_outcome": "breached"}) | Q(**{f"{prefix}_deadline__lt": now})
         if state == f"{prefix}_met":
-            return Q(**{f"{prefix}_outcome": "met"})
+            return met
         if state == f"{prefix}_breached":
-            return Q(**{f"{prefix}_outcome": "breached"}) | Q(**{f"{prefix}_deadline__lt": now})
+            return breached
+        if state == f"{prefix}_counted":
+            # The tickets a compliance figure counts: met / (met + breached).
+            return met | breached
         if state == f"{prefix}_stopped":
             return Q(**{f"{prefix}_bucket__isnull": False})
     if state == "rated":

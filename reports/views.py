@@ -32,7 +32,17 @@ from servicedesk import permissions
 
 PAGE_SIZE = 50
 # The states each row of a breakdown table links to ("" = every ticket of the row).
-TALLY_STATES = ("", "open", "fr_met", "fr_breached", "res_met", "res_breached", "rated")
+TALLY_STATES = (
+    "",
+    "open",
+    "fr_met",
+    "fr_breached",
+    "fr_counted",
+    "res_met",
+    "res_breached",
+    "res_counted",
+    "rated",
+)
 
 
 def _require_dashboards(user) -> None:
@@ -219,7 +229,10 @@ def _dashboard_body(department, side, period, now, today):
             row["fr_pct"], row["res_pct"] = pct(tally.fr_compliance), pct(tally.res_compliance)
             row["rating"] = rating(tally.rating_average) if tally.rating_count else ""
     for row in trend:
-        row["link"] = live_link(filed_from=row["week"], filed_before=row["week_end"])
+        week = {"filed_from": row["week"], "filed_before": row["week_end"]}
+        row["link"] = live_link(**week)
+        row["fr_link"] = live_link(**week, state="fr_counted")
+        row["res_link"] = live_link(**week, state="res_counted")
     for band in backlog:
         window = {"filed_from": band["filed_from"], "filed_before": band["filed_before"]}
         band["open_link"] = live_link(**window, state="open")
@@ -459,8 +472,8 @@ def _organisation_body(period, allowed, now):
             "filed_before": period.end,
         }
         pair["link"] = link(**where)
-        pair["fr_link"] = link(**where, state="fr_breached")
-        pair["res_link"] = link(**where, state="res_breached")
+        pair["fr_link"] = link(**where, state="fr_counted")
+        pair["res_link"] = link(**where, state="res_counted")
         pair["rated_link"] = link(**where, state="rated")
         pair["fr_pct"], pair["res_pct"] = pct(tally.fr_compliance), pct(tally.res_compliance)
         pair["rating"] = rating(tally.rating_average) if tally.rating_count else ""

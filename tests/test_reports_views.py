@@ -131,6 +131,26 @@ def test_every_figure_links_to_exactly_the_tickets_behind_it(client, history):  
     assert checked > 40
 
 
+def test_every_compliance_figure_links_to_the_tickets_it_counts(client, history):  # noqa: F811
+    """A "% met" counts met / (met + breached): its link lists the met and the breached."""
+    signed_in(client, history.it_lead)
+    html = client.get(f"/dashboards/it/supplier/?{WEEK}").content.decode()
+    percentages = {href: text for href, text in links(html).items() if text.endswith("%")}
+    assert any("state=fr_counted" in href for href in percentages)
+    assert any("state=res_counted" in href for href in percentages)
+    for href in percentages:
+        counted = href.replace("_counted", "_met"), href.replace("_counted", "_breached")
+        listed = [
+            int(
+                re.search(
+                    r"<strong data-count>(\d+)</strong>", client.get(url).content.decode()
+                ).group(1)
+            )
+            for url in (href, *counted)
+        ]
+        assert listed[0] == listed[1] + listed[2] > 0 or listed == [0, 0, 0], href
+
+
 @time_machine.travel(NOW, tick=False)
 def test_histogram_chart_spans_only_the_occupied_buckets(client, history):  # noqa: F811
     """Empty leading and trailing buckets are trimmed; empty ones inside the range stay, so
