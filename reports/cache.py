@@ -19,6 +19,9 @@ it was computed from, and served again only while all of it still holds:
 
 The cache is a speed-up, never a source of truth: if it is unreachable, the page is computed.
 A timeout bounds how long an entry can outlive a lost invalidation (cache down during a bump).
+Only a cache the processes share (Redis) is used: with a per-process one (the embedded mode's
+LocMemCache) a write served by another web worker, or fired by the Celery worker, would bump
+the tokens in its own process only, so every page is computed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
@@ -39,6 +43,15 @@ EPOCH = f"{PREFIX}epoch"
 ORGANISATION = f"{PREFIX}all"
 # Seconds; a bound on staleness only if an invalidation was lost (the cache was unreachable).
 TIMEOUT = 600
+# Backends whose entries live in one process: no other process's invalidation reaches them.
+PER_PROCESS_BACKENDS = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+def _shared() -> bool:
+    return settings.CACHES.get("default", {}).get("BACKEND") not in PER_PROCESS_BACKENDS
 
 
 def department_key(department_id: int) -> str:
@@ -120,6 +133,8 @@ def cached_fragment(
     `compute()` returns (html, valid_until or None, agent user ids it labelled, the
     `label_rows` it labelled from).
     """
+    if not _shared():
+        return compute()[0]
     keys = [EPOCH, *generation_keys]
     try:
         found = cache.get_many([key, *keys])
