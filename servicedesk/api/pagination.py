@@ -139,8 +139,10 @@ class CappedKeysetPagination(BasePagination):
         if cursor is not None:
             try:
                 value = self.field.to_python(cursor[1])
-            except ValidationError:
+            except (ValidationError, TypeError, ValueError):
                 raise NotFound(_("Invalid cursor.")) from None
+            if value is None:  # the sort columns are NOT NULL: no row is at such a position
+                raise NotFound(_("Invalid cursor."))
             op = "lt" if read_descending else "gt"
             rows = rows.filter(
                 Q(**{f"{self.field.name}__{op}": value})
