@@ -15,6 +15,14 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def child_environment(*, host: str, port: str, environ) -> dict[str, str]:
+    """The environment of the web, worker and beat processes."""
+    env = {**environ, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"}
+    # Links in e-mails point at this server unless SITE_URL says otherwise.
+    env.setdefault("SITE_URL", f"http://{host}:{port}")
+    return env
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
@@ -23,7 +31,7 @@ def main() -> int:
     data_dir = Path(os.environ.get("CELERY_DATA_DIR", BASE_DIR / "var" / "celery"))
     for sub in ("queue", "control"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"}
+    env = child_environment(host=host, port=port, environ=os.environ)
     commands = {
         "web": [
             python,

@@ -213,3 +213,13 @@ def test_no_server_by_default_and_postgresql_and_redis_when_their_urls_are_set(t
         "broker": "redis://127.0.0.1:6379/0",
         "cache": "servicedesk.cache.RedisCache",
     }
+
+
+def test_make_run_links_in_e_mails_to_its_own_host_and_port_unless_site_url_is_set():
+    from servicedesk.launcher import child_environment
+
+    env = child_environment(host="0.0.0.0", port="8131", environ={})
+    assert env["SITE_URL"] == "http://0.0.0.0:8131"
+    assert env["DJANGO_SETTINGS_MODULE"] == "servicedesk.settings"
+    kept = child_environment(host="h", port="1", environ={"SITE_URL": "https://desk.example"})
+    assert kept["SITE_URL"] == "https://desk.example"
