@@ -351,6 +351,14 @@ def test_satisfaction_page(client, history):  # noqa: F811
     signed_in(client, history.it_lead)
     html = client.get(f"/dashboards/satisfaction/?{WEEK}").content.decode()
     assert "4.00" in html
+    # Every figure links to its tickets: the average to the rated ones, each star's count to
+    # the tickets rated that many stars.
+    found = links(html)
+    assert any(text == "4.00" and "state=rated" in href for href, text in found.items())
+    fours = [href for href in found if "state=rating_4" in href and "supplier=it" in href]
+    assert fours and found[fours[0]] == "1"
+    listed = client.get(fours[0]).content.decode()
+    assert re.search(r"<strong data-count>1</strong>", listed)
 
 
 def test_ticket_list_bad_filters_answer_400(client, org):
