@@ -4,7 +4,7 @@ audit history told as sentences."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 from django import template
 from django.template import engines
@@ -22,6 +22,22 @@ from tickets.markdown import render_markdown
 from tickets.models import Event, Status
 
 register = template.Library()
+
+
+def per_language(build):
+    """Cache `build`, whose output depends only on its arguments and the active language
+    (badges, the countdown's words): built once per language, not once per table row."""
+
+    @lru_cache(maxsize=512)
+    def cached(language, args, kwargs):
+        with translation.override(language):
+            return build(*args, **dict(kwargs))
+
+    @wraps(build)
+    def wrapper(*args, **kwargs):
+        return cached(translation.get_language(), args, tuple(sorted(kwargs.items())))
+
+    return wrapper
 
 
 @register.simple_tag(takes_context=True)
@@ -123,19 +139,9 @@ SLA_LABELS = {
 
 
 @register.simple_tag
+@per_language
 def sla_badge(state: str, label: str = ""):
     """Colour plus words plus a shape: the state is never told by colour alone."""
-    return _sla_badge(translation.get_language(), state, str(label))
-
-
-# Badges depend only on their arguments and the language: built once, not per table row.
-@lru_cache(maxsize=512)
-def _sla_badge(language: str | None, state: str, label: str) -> str:
-    with translation.override(language):
-        return _build_sla_badge(state, label)
-
-
-def _build_sla_badge(state: str, label: str) -> str:
     text, icon = SLA_LABELS.get(state, (state, "•"))
     if label:
         return format_html(
@@ -172,7 +178,7 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
         '<time datetime="{}" title="{}">{}</time></span>',
         " overdue" if overdue else "",
         deadline.isoformat(),
-        _countdown_texts(translation.get_language()),
+        _countdown_texts(),
         format_html("{} ", label) if label else "",
         deadline.isoformat(),
         date_format(local, "D j M Y, H:i T"),
@@ -180,32 +186,21 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
     )
 
 
-@lru_cache(maxsize=64)
-def _countdown_texts(language: str | None) -> str:
-    """The words static/js/app.js needs to keep a countdown live: the same for every countdown
-    of a language, so built once per language rather than per row."""
-    with translation.override(language):
-        return format_html(
-            ' data-due-text="{}" data-overdue-text="{}" data-breached-text="{}" data-units="{}"',
-            _("due in %(span)s"),
-            _("overdue by %(span)s"),
-            SLA_LABELS["breached"][0],
-            "|".join([_("d"), _("h"), _("min"), _("less than a minute")]),
-        )
+@per_language
+def _countdown_texts() -> str:
+    """The words static/js/app.js needs to keep a countdown live."""
+    return format_html(
+        ' data-due-text="{}" data-overdue-text="{}" data-breached-text="{}" data-units="{}"',
+        _("due in %(span)s"),
+        _("overdue by %(span)s"),
+        SLA_LABELS["breached"][0],
+        "|".join([_("d"), _("h"), _("min"), _("less than a minute")]),
+    )
 
 
 @register.simple_tag
+@per_language
 def status_badge(status: str):
-    return _status_badge(translation.get_language(), status)
-
-
-@lru_cache(maxsize=256)
-def _status_badge(language: str | None, status: str) -> str:
-    with translation.override(language):
-        return _build_status_badge(status)
-
-
-def _build_status_badge(status: str) -> str:
     icon = {
         Status.NEW: "✦",
         Status.OPEN: "○",
@@ -223,17 +218,8 @@ def _build_status_badge(status: str) -> str:
 
 
 @register.simple_tag
+@per_language
 def priority_badge(priority: str):
-    return _priority_badge(translation.get_language(), priority)
-
-
-@lru_cache(maxsize=256)
-def _priority_badge(language: str | None, priority: str) -> str:
-    with translation.override(language):
-        return _build_priority_badge(priority)
-
-
-def _build_priority_badge(priority: str) -> str:
     label = Priority(priority).label if priority in Priority.values else priority
     return format_html(
         '<span class="badge priority priority-{}" title="{}">{}</span>',
