@@ -14,6 +14,7 @@ from tests import factories
 from tests.conftest import MONDAY_10
 from tickets import selectors, services
 from tickets.models import Ticket
+from tickets.table_rows import row_values, table_rows
 
 
 def file(org, service=None, priority="P3") -> Ticket:
@@ -131,7 +132,9 @@ def test_the_queue_filter_and_the_badges_agree(client, org, minutes):
         file(org, priority="P2")
     now = MONDAY_10 + timedelta(minutes=minutes)
     lens = selectors.SlaLens(now=now)
-    tickets = lens.annotate(selectors.ticket_queue(user=org.it_agent, filters={}, lens=lens))
+    tickets = table_rows(
+        row_values(selectors.ticket_queue(user=org.it_agent, filters={}, lens=lens)), lens=lens
+    )
     badge_at_risk = {t.reference for t in tickets if t.sla["state"] == "at_risk"}
     assert at_risk_refs(org.it_agent, now) == badge_at_risk
 

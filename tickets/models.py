@@ -47,6 +47,9 @@ class Ticket(models.Model):
         verbose_name=_("supplier department"),
         on_delete=models.PROTECT,
         related_name="supplied_tickets",
+        # Served by ticket_queue and ticket_number_per_supplier (it leads both): a plain index
+        # of its own would only cost every insert (issue 10).
+        db_index=False,
     )
     customer_department = models.ForeignKey(
         "departments.Department",
@@ -55,12 +58,14 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="requested_tickets",
+        db_index=False,  # served by ticket_customer, which it leads
     )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("requester"),
         on_delete=models.PROTECT,
         related_name="requested_tickets",
+        db_index=False,  # served by ticket_requester, which it leads
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,

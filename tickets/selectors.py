@@ -196,7 +196,7 @@ class SlaLens:
             return "on_track"
         limit = self.at_risk_limit(
             version_id=clock.version_id,
-            calendar_id=clock.version.calendar_id,
+            calendar_id=_calendar_id(clock),
             metric=clock.metric,
             target=clock.target,
         )
@@ -213,7 +213,10 @@ class SlaLens:
 
     def summary(self, ticket: Ticket) -> dict | None:
         """The ticket's worst clock state and the next deadline of a running clock."""
-        clocks = list(ticket.clocks.all())
+        return self.summary_of(list(ticket.clocks.all()))
+
+    def summary_of(self, clocks: list) -> dict | None:
+        """`summary` of one ticket's clocks (model instances or CLOCK_ROW_COLUMNS rows)."""
         if not clocks:
             return None
         states = [(self.clock_state(clock), clock) for clock in clocks]
@@ -262,13 +265,10 @@ class SlaLens:
             )
         return rows
 
-    def annotate(self, tickets) -> list[Ticket]:
-        """Attach `.sla` (the summary) to each ticket of a page."""
-        tickets = list(tickets)
-        self.prime(tickets)
-        for ticket in tickets:
-            ticket.sla = self.summary(ticket)
-        return tickets
+
+def _calendar_id(clock) -> int:
+    # A model clock comes with its version row; a row of CLOCK_ROW_COLUMNS names the calendar.
+    return clock.version.calendar_id if isinstance(clock, SlaClock) else clock.version__calendar_id
 
 
 def _running_clocks(now: datetime) -> QuerySet[SlaClock]:

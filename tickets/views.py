@@ -43,6 +43,7 @@ from tickets.forms import (
 from tickets.markdown import render_markdown
 from tickets.models import ALLOWED_TRANSITIONS, Status
 from tickets.pagination import CappedPaginator
+from tickets.table_rows import row_values, table_rows
 from tickets.templatetags.servicedesk import business_duration
 
 PAGE_SIZE = 25
@@ -62,8 +63,13 @@ def home(request):
     if permissions.is_agent(request.user):
         return redirect("queue")
     lens = selectors.SlaLens(now=timezone.now())
-    recent = lens.annotate(
-        selectors.ticket_requested_by(user=request.user, filters={"sort": "updated"}, lens=lens)[:5]
+    recent = table_rows(
+        row_values(
+            selectors.ticket_requested_by(
+                user=request.user, filters={"sort": "updated"}, lens=lens
+            )[:5]
+        ),
+        lens=lens,
     )
     departments = _catalogue_with_standards(department_selectors.catalogue(), lens=lens)
     return render(
@@ -127,7 +133,7 @@ def catalogue(request):
 
 def _page(request, queryset, lens):
     page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = lens.annotate(page.object_list)
+    page.object_list = table_rows(row_values(page.object_list), lens=lens)
     return page
 
 
