@@ -4,6 +4,8 @@ they name."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -287,6 +289,15 @@ def _id_choice(queryset, label_attr="name"):
     return [("", _("Any"))] + [(str(obj.pk), getattr(obj, label_attr)) for obj in queryset]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentOption:
+    """An agent as the queue's filters and bulk bar offer them."""
+
+    pk: int
+    username: str
+    name: str
+
+
 class QueueFilterForm(_FilterForm):
     priority = forms.ChoiceField(
         label=_("Priority"), choices=[("", _("Any")), *Priority.choices], required=False
@@ -309,18 +320,24 @@ class QueueFilterForm(_FilterForm):
         "sort",
     ]
 
-    def __init__(self, *args, agents, services, departments, **kwargs):
+    def __init__(
+        self,
+        *args,
+        agents: list[AgentOption],
+        services: list[tuple[str, str]],
+        departments: list[tuple[str, str]],
+        **kwargs,
+    ):
+        """`services` and `departments`: (id, label) choices in their order."""
         super().__init__(*args, **kwargs)
-        self.agents = list(agents)
+        self.agents = agents
         self.fields["assignee"].choices = [
             ("", _("Anybody")),
             ("me", _("Me")),
             ("none", _("Nobody (unassigned)")),
-        ] + [(str(agent.pk), agent.get_full_name() or agent.username) for agent in self.agents]
-        self.fields["service"].choices = [("", _("Any"))] + [
-            (str(s.pk), f"{s.department.code} · {s.name}") for s in services
-        ]
-        self.fields["customer_department"].choices = _id_choice(departments)
+        ] + [(str(agent.pk), agent.name) for agent in agents]
+        self.fields["service"].choices = [("", _("Any")), *services]
+        self.fields["customer_department"].choices = [("", _("Any")), *departments]
 
 
 class MyRequestsFilterForm(_FilterForm):

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from slas.models import SlaClock
 from tickets.selectors import SlaLens
 
-# What a row shows, in TicketRow's order (names as User.get_full_name() builds them).
+# What a row shows, in TicketRow's order (names as User.getdisplay_name() builds them).
 _COLUMNS = (
     "pk",
     "reference",
@@ -77,8 +77,8 @@ def row_values(queryset: QuerySet) -> QuerySet:
     return queryset.select_related(None).prefetch_related(None).values_list(*_COLUMNS)
 
 
-def _full_name(username: str, first_name: str, last_name: str) -> str:
-    # User.get_full_name(), falling back to the username as the templates did.
+def display_name(username: str, first_name: str, last_name: str) -> str:
+    """How pages name a person: User.getdisplay_name(), or the username when that is empty."""
     return f"{first_name} {last_name}".strip() or username
 
 
@@ -132,9 +132,9 @@ def table_rows(values: Iterable[tuple], *, lens: SlaLens) -> list[TicketRow]:
                 service_name=service_name,
                 supplier_department_name=supplier_name,
                 customer_department_name=customer_name,
-                requester_name=_full_name(requester_username, requester_first, requester_last),
+                requester_name=display_name(requester_username, requester_first, requester_last),
                 assignee_name=(
-                    _full_name(assignee_username, assignee_first, assignee_last)
+                    display_name(assignee_username, assignee_first, assignee_last)
                     if assignee_id is not None
                     else None
                 ),

@@ -26,6 +26,7 @@ from servicedesk.errors import DomainError
 from slas.models import StandardTarget
 from tickets import selectors, services
 from tickets.forms import (
+    AgentOption,
     AssignForm,
     BulkForm,
     CommentForm,
@@ -43,7 +44,7 @@ from tickets.forms import (
 from tickets.markdown import render_markdown
 from tickets.models import ALLOWED_TRANSITIONS, Status
 from tickets.pagination import CappedPaginator
-from tickets.table_rows import row_values, table_rows
+from tickets.table_rows import display_name, row_values, table_rows
 from tickets.templatetags.servicedesk import business_duration
 
 PAGE_SIZE = 25
@@ -162,6 +163,7 @@ def my_requests(request):
 
 
 def _queue_filter_form(request) -> QueueFilterForm:
+    # Choices as values, not model instances (issue 10: the form was a tenth of the queue).
     user = request.user
     if permissions.is_admin(user):
         department_ids = None
@@ -173,9 +175,22 @@ def _queue_filter_form(request) -> QueueFilterForm:
         services_qs = Service.objects.filter(department_id__in=department_ids)
     return QueueFilterForm(
         request.GET or None,
-        agents=agents.order_by("first_name", "last_name", "username"),
-        services=services_qs.select_related("department").order_by("department__code", "name"),
-        departments=Department.objects.filter(active=True).only("pk", "name"),
+        agents=[
+            AgentOption(pk=pk, username=username, name=display_name(username, first, last))
+            for pk, username, first, last in agents.order_by(
+                "first_name", "last_name", "username"
+            ).values_list("pk", "username", "first_name", "last_name")
+        ],
+        services=[
+            (str(pk), f"{code} · {name}")
+            for pk, code, name in services_qs.order_by("department__code", "name").values_list(
+                "pk", "department__code", "name"
+            )
+        ],
+        departments=[
+            (str(pk), name)
+            for pk, name in Department.objects.filter(active=True).values_list("pk", "name")
+        ],
     )
 
 
