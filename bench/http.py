@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver, reverse
 
+from bench.calibrate import reference_ms
 from bench.results import replace_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -287,6 +289,35 @@ def count_queries(workload: Workload, samples: int = 5) -> float:
     return sum(counts) / len(counts)
 
 
+def cpu_per_request(workload: Workload, samples: int = 40) -> float:
+    """CPU ms of one request in this process (Django test client, no query capture, after a
+    warm-up): the Python side of what the server spends, without gunicorn, PostgreSQL or wrk."""
+    from departments.models import User
+
+    client = Client()
+    headers = {}
+    if workload.auth == "token":
+        headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
+    else:
+        client.force_login(User.objects.get(username=workload.user))
+
+    def one(n: int) -> None:
+        path = workload.paths[n % len(workload.paths)]
+        if workload.method == "POST":
+            client.post(
+                path, data=json.dumps(workload.body), content_type="application/json", **headers
+            )
+        else:
+            client.get(path, **headers)
+
+    for n in range(10):
+        one(n)
+    started = time.process_time()
+    for n in range(samples):
+        one(n)
+    return (time.process_time() - started) * 1000 / samples
+
+
 # --- the server and wrk ----------------------------------------------------------------------
 
 
@@ -434,6 +465,9 @@ def _label(count: int) -> str:
 def run(*, duration: int = 10, only: set[str] | None = None, label: str = "", write=True):
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
+    cpu_reference = reference_ms()  # before anything else runs
+    # The schema of the commit measured (a seeded database may predate an index change).
+    call_command("migrate", "--noinput", verbosity=0)
     tickets = _ticket_count()
     label = label or _label(tickets)
     workloads = [w for w in build_workloads() if not only or w.name in only]
@@ -442,6 +476,7 @@ def run(*, duration: int = 10, only: set[str] | None = None, label: str = "", wr
             _fix_paths(workload)
         if not workload.missing:
             workload.result["queries"] = count_queries(workload)
+            workload.result["cpu_ms"] = cpu_per_request(workload)
     server = start_server()
     try:
         cookies = {}
@@ -463,14 +498,17 @@ def run(*, duration: int = 10, only: set[str] | None = None, label: str = "", wr
             r = workload.result
             print(
                 f"{workload.name}: {r['rps']:.1f} req/s, p50 {r['p50']:.1f} ms, "
-                f"p99 {r['p99']:.1f} ms, {r['queries']:.1f} queries, {r['errors']} errors",
+                f"p99 {r['p99']:.1f} ms, {r['queries']:.1f} queries, "
+                f"{r['cpu_ms']:.1f} CPU ms in-process, {r['errors']} errors",
                 flush=True,
             )
     finally:
         stop_server(server)
     extra = _sweep_and_clock(only)
     if write:
-        replace_section(f"http_{label}", _markdown(workloads, extra, tickets, label, duration))
+        replace_section(
+            f"http_{label}", _markdown(workloads, extra, tickets, label, duration, cpu_reference)
+        )
     return workloads
 
 
@@ -551,7 +589,7 @@ def _fmt_ms(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
-def _markdown(workloads, extra, tickets, label, duration) -> str:
+def _markdown(workloads, extra, tickets, label, duration, cpu_reference) -> str:
     git = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT
     ).stdout.strip()
@@ -567,21 +605,24 @@ def _markdown(workloads, extra, tickets, label, duration) -> str:
         f"PostgreSQL {pg.split()[0]}, Redis cache; gunicorn "
         f"{os.environ.get('BENCH_WORKERS', '2')} sync workers, DEBUG off. "
         f"Load average when the run ended: {load} (gunicorn, PostgreSQL, Redis and wrk all "
-        "share these 2 cores; a load well above 2 means something else was running too).",
+        "share these 2 cores; a load well above 2 means something else was running too). "
+        f"CPU reference (`bench/calibrate.py`, lower is faster): {cpu_reference:.0f} ms.",
         f"Command: `python -m bench run` (each workload: 2 s warm-up, then {duration} s of "
         "`wrk -t2 -c8 --latency`, sequential creates `-t1 -c1`). Queries per request: Django "
-        "test client + CaptureQueriesContext, same database, mean of 5 requests.",
+        "test client + CaptureQueriesContext, same database, mean of 5 requests; CPU ms/req: "
+        "the same client in the benchmark's process, 40 requests after 10 of warm-up (Python "
+        "only: without gunicorn, PostgreSQL and wrk).",
         "Budget: p50 < 50 ms and at least the req/s shown (10× the comparison point where it was "
         "under 10 req/s, 2× for the queue, ticket page and creates).",
         "",
-        "| workload | comparison point | req/s | p50 ms | p99 ms | queries/req | budget "
-        "(req/s) | met? |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| workload | comparison point | req/s | p50 ms | p99 ms | queries/req | CPU ms/req "
+        "| budget (req/s) | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for w in workloads:
         if w.missing:
             lines.append(
-                f"| {w.title} | {w.baseline} | – | – | – | – | ≥ {w.min_rps:g} | "
+                f"| {w.title} | {w.baseline} | – | – | – | – | – | ≥ {w.min_rps:g} | "
                 f"not measured: {w.missing} |"
             )
             continue
@@ -594,7 +635,8 @@ def _markdown(workloads, extra, tickets, label, duration) -> str:
             note += f" ({r['errors']} non-2xx)"
         lines.append(
             f"| {w.title} | {w.baseline} | {r['rps']:,.1f} | {_fmt_ms(r['p50'])} | "
-            f"{_fmt_ms(r['p99'])} | {r['queries']:.1f} | ≥ {w.min_rps:g} | {note} |"
+            f"{_fmt_ms(r['p99'])} | {r['queries']:.1f} | {r['cpu_ms']:.1f} | ≥ {w.min_rps:g} | "
+            f"{note} |"
         )
     if extra:
         lines += ["", *extra]
