@@ -4,17 +4,19 @@ and every badge, and the live countdown markup (text plus colour, never colour a
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests import factories
 from tests.conftest import MONDAY_10
 from tickets import selectors, services
 from tickets.models import Ticket
 from tickets.table_rows import row_values, table_rows
+from tickets.templatetags.servicedesk import countdown
 
 
 def file(org, service=None, priority="P3") -> Ticket:
@@ -233,3 +235,18 @@ def test_ticket_page_names_each_clock_state_in_words(client, org):
     with time_machine.travel(MONDAY_10 + timedelta(hours=5), tick=False):
         side = _sla_side(client, org.employee, late)
         assert "sla-breached" in side and "Breached" in side  # past 4 h, still running
+
+
+def test_a_countdowns_deadline_in_words_follows_the_active_time_zone_and_language_once_cached():
+    deadline = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+    now = deadline - timedelta(hours=2)
+    with timezone.override(ZoneInfo("Europe/Paris")):
+        paris = countdown(deadline, now)
+        assert countdown(deadline, now) == paris  # served from the cache
+    with timezone.override(ZoneInfo("America/New_York")):
+        new_york = countdown(deadline, now)
+    with timezone.override(ZoneInfo("Europe/Paris")), translation.override("de"):
+        german = countdown(deadline, now)
+    assert 'title="Tue 1 Dec 2026, 14:00 CET"' in paris
+    assert 'title="Tue 1 Dec 2026, 08:00 EST"' in new_york
+    assert 'title="Di 1 Dez 2026, 14:00 CET"' in german

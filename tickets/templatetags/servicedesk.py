@@ -172,7 +172,6 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
         if overdue
         else _("due in %(span)s") % {"span": _span(left)}
     )
-    local = timezone.localtime(deadline)
     return format_html(
         '<span class="countdown{}" data-countdown="{}"{}>{}'
         '<time datetime="{}" title="{}">{}</time></span>',
@@ -181,9 +180,16 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
         _countdown_texts(),
         format_html("{} ", label) if label else "",
         deadline.isoformat(),
-        date_format(local, "D j M Y, H:i T"),
+        _deadline_title(deadline, translation.get_language(), timezone.get_current_timezone()),
         text,
     )
+
+
+@lru_cache(maxsize=4096)
+def _deadline_title(deadline: datetime, language: str, zone) -> str:
+    # A deadline in words costs more than the rest of its countdown, and a queue shows the
+    # same deadlines on every reload. `language` is the active one, which date_format uses.
+    return date_format(timezone.localtime(deadline, zone), "D j M Y, H:i T")
 
 
 @per_language
