@@ -10,6 +10,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from tests import factories
 from tests.conftest import MONDAY_10
@@ -337,3 +338,28 @@ def test_queue_query_budget(client, org, django_assert_max_num_queries):
     client.get(reverse("queue"))
     with django_assert_max_num_queries(16):
         client.get(reverse("queue") + "?sla=at_risk")
+
+
+# --- Row columns (tickets/table_rows.py) --------------------------------------------------
+
+
+def test_a_queue_row_names_people_by_full_name_or_username_and_shows_a_dash_for_no_customer(
+    client, org
+):
+    nameless = factories.UserFactory(
+        username="nameless", first_name="", last_name="", home_department=None
+    )
+    from_nowhere = file(org, "No customer department", requester=nameless)
+    named = file(org, "Named requester")
+    services.ticket_assign(ticket=named, actor=org.it_agent, assignee=org.it_agent)
+    client.force_login(org.it_lead)
+    body = client.get(reverse("queue")).content.decode()
+    rows = {chunk.split('"')[0]: chunk for chunk in body.split('name="tickets" value="')[1:]}
+    nameless_row = rows[from_nowhere.reference]
+    assert "· nameless</div>" in nameless_row
+    assert '<td data-label="Customer">–</td>' in nameless_row
+    assert '<span class="muted">Unassigned</span>' in nameless_row
+    named_row = rows[named.reference]
+    assert f"· {escape(org.employee.get_full_name())}</div>" in named_row
+    assert '<td data-label="Customer">Finance</td>' in named_row
+    assert f'<td data-label="Assignee">{escape(org.it_agent.get_full_name())}</td>' in named_row
