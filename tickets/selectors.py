@@ -53,6 +53,12 @@ def ticket_list(*, user, filters: dict | None = None) -> QuerySet[Ticket]:
     return queryset
 
 
+def ticket_rows(*, user) -> QuerySet[Ticket]:
+    """Tickets `user` may see, with no related rows or prefetches: for reads that take the
+    values() they need (the API list, tickets/api_rows.py)."""
+    return permissions.visible_tickets(Ticket.objects.all(), user)
+
+
 def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
     """Return the ticket if `user` may see it, otherwise raise Http404 (ids do not leak)."""
     try:

@@ -1,6 +1,8 @@
 import binascii
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Sequence
+from types import SimpleNamespace
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -58,8 +60,13 @@ class CappedKeysetPagination(BasePagination):
         return direction, value, pk
 
     def _encode(self, direction: str, row, field) -> str:
-        value = field.value_to_string(row)
-        raw = json.dumps([direction, value, row.pk]).encode()
+        if isinstance(row, dict):
+            # A values() row: the field writes its value as it would from an instance's.
+            value = field.value_to_string(SimpleNamespace(**{field.attname: row[field.attname]}))
+            pk = row["pk"]
+        else:
+            value, pk = field.value_to_string(row), row.pk
+        raw = json.dumps([direction, value, pk]).encode()
         return replace_query_param(
             self.request.build_absolute_uri(),
             self.cursor_query_param,
@@ -67,6 +74,17 @@ class CappedKeysetPagination(BasePagination):
         )
 
     def paginate_queryset(self, queryset, request, view=None):
+        return self._paginate(queryset, request, view, columns=None)
+
+    def paginate_values(
+        self, queryset, request, view=None, *, columns: Sequence[str]
+    ) -> list[dict]:
+        """The page `paginate_queryset` answers, read as `values(*columns)` dicts (plus `pk`
+        and the sort column, for the cursors): for lists represented without model
+        instances."""
+        return self._paginate(queryset, request, view, columns=columns)
+
+    def _paginate(self, queryset, request, view, *, columns: Sequence[str] | None) -> list:
         self.request = request
         size = self._page_size(request)
         term = self._sort_term(queryset, request, view)
@@ -90,6 +108,8 @@ class CappedKeysetPagination(BasePagination):
                 Q(**{f"{self.field.name}__{op}": value})
                 | Q(**{self.field.name: value, f"pk__{op}": cursor[2]})
             )
+        if columns is not None:
+            rows = rows.values(*dict.fromkeys([*columns, "pk", self.field.attname]))
         rows = list(rows[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
