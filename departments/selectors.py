@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from departments.models import Department, Membership, Service, User
+from servicedesk.prepared import PreparedQuery
 
 
 def department_list(*, active_only: bool = True) -> QuerySet[Department]:
@@ -44,5 +45,19 @@ def department_leads(*, department_id: int) -> QuerySet[User]:
     )
 
 
-def department_agents(*, department_id: int) -> QuerySet[User]:
-    return User.objects.filter(memberships__department_id=department_id).order_by("username")
+# The ticket page's assignee list and service choices, compiled once per process (issue 10).
+_agents_of = PreparedQuery(User.objects.order_by("username"), "memberships__department_id")
+_active_services_of = PreparedQuery(
+    Service.objects.filter(active=True).select_related("department").order_by("name"),
+    "department_id",
+)
+
+
+def department_agents(*, department_id: int) -> list[User]:
+    """The department's agents (members of any role), by username."""
+    return _agents_of.list(department_id)
+
+
+def department_active_services(*, department_id: int) -> list[Service]:
+    """The department's active services by name, with the department (str(service) shows it)."""
+    return _active_services_of.list(department_id)

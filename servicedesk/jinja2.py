@@ -1,5 +1,5 @@
 """The Jinja2 environment for hot partials: the ticket tables of the queue, my requests and
-home (25 rows of badges, links and countdowns). Jinja2 compiles templates to Python code and
+home (25 rows of badges, links and countdowns) and the body of the ticket page. Jinja2 compiles templates to Python code and
 renders such a table in about half the CPU time of Django's template language (issue 10,
 bench/RESULTS.md).
 
@@ -10,11 +10,12 @@ use, so both engines print the same HTML, and the strings are the same gettext m
 
 from __future__ import annotations
 
-from django.template.defaultfilters import filesizeformat
+from django.template.defaultfilters import capfirst, filesizeformat
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format
+from django.utils.html import conditional_escape
 from django.utils.timesince import timesince
 from django.utils.timezone import localtime
 from jinja2 import Environment
@@ -27,6 +28,13 @@ def _date(value, fmt: str = "DATETIME_FORMAT") -> str:
     if fmt == "c":
         return localtime(value).isoformat()
     return date_format(localtime(value), fmt)
+
+
+def _django_escape(value) -> str:
+    """Text escaped as Django templates escape it (&quot; and &#x27;, where Jinja2 writes
+    &#34; and &#39;), so a page rendered by a Jinja2 partial is byte for byte the page the
+    Django template printed; safe strings (widgets, badges, Markdown) pass unchanged."""
+    return conditional_escape(value)
 
 
 def _url(name: str, *args) -> str:
@@ -57,5 +65,8 @@ def environment(**options) -> Environment:
         duration=tags.duration,
         business_duration=tags.business_duration,
         filesizeformat=filesizeformat,
+        capfirst=capfirst,
+        dj=_django_escape,
+        has_preview=tags.has_preview,
     )
     return env

@@ -57,7 +57,7 @@ class PreparedGet:
                 compiled = self._compile(queryset, connection)
             except EmptyResultSet:  # e.g. an integer out of the column's range
                 return queryset.get()
-        sql, compiler, lookup_type = compiled
+        sql, compiler, lookup_type, rows_to_objects = compiled
         if type(lookup) is not lookup_type:
             return queryset.get()
         try:
@@ -75,7 +75,7 @@ class PreparedGet:
             raise model.MultipleObjectsReturned(
                 f"get() returned more than one {model._meta.object_name}"
             )
-        return self._build(compiler, rows, queryset.db)
+        return rows_to_objects.build(rows[:1])[0]
 
     def _compile(self, queryset: QuerySet, connection):
         compiler = queryset.query.get_compiler(connection=connection)
@@ -85,19 +85,113 @@ class PreparedGet:
         # The filter's lookup must be the statement's only parameters, for them to be swapped.
         if list(params) != list(lookup_params):
             raise ValueError("PreparedGet: the lookup is not the query's only parameter")
-        compiled = (sql, compiler, type(lookup))
+        compiled = (sql, compiler, type(lookup), _RowsToObjects(compiler, queryset.db))
         with self._lock:
             self._compiled[queryset.db] = compiled
         return compiled
 
-    @staticmethod
-    def _build(compiler, rows, db):
-        # As django.db.models.query.ModelIterable does for each row.
+
+class PreparedQuery:
+    """`list(queryset.filter(<field>=value, …))` for integer values (primary and foreign keys),
+    from the SQL and column map of the first compile.
+
+    For the many-row reads of one page (a ticket's clocks, comments, events…): each costs
+    more to compile than to run. The queryset may carry constant filters, ordering and
+    select_related; the values of `fields` are found among the statement's parameters by
+    compiling it with two sets of probe values and keeping the positions that differ.
+    A value that is not an int (None, a string) is left to Django.
+    """
+
+    _PROBES = ((1_000_003, 1_000_033, 1_000_037), (2_000_003, 2_000_029, 2_000_039))
+
+    def __init__(self, queryset: QuerySet, *fields: str):
+        if not 1 <= len(fields) <= len(self._PROBES[0]):
+            raise ValueError("PreparedQuery takes one to three fields")
+        query = queryset.query
+        if query.annotations or query.extra or query.deferred_loading[0] or query.is_sliced:
+            raise ValueError("PreparedQuery takes filters, ordering and select_related only")
+        self.queryset = queryset
+        self.fields = fields
+        self._lock = threading.Lock()
+        # Per database alias: (sql, constant params, {param position: value index}, rows to
+        # objects).
+        self._compiled: dict[str, tuple] = {}
+
+    def _filtered(self, values) -> QuerySet:
+        return self.queryset.filter(**dict(zip(self.fields, values, strict=True)))
+
+    def list(self, *values) -> list:
+        if any(type(value) is not int for value in values):
+            return list(self._filtered(values))
+        db = self.queryset.db
+        sql, constants, slots, rows_to_objects = self._compiled.get(db) or self._compile(db)
+        params = list(constants)
+        for position, index in slots.items():
+            params[position] = values[index]
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return rows_to_objects.build(rows) if rows else []
+
+    def _compile(self, db: str) -> tuple:
+        connection = connections[db]
+        compiled = []
+        for probes in self._PROBES:
+            queryset = self._filtered(probes[: len(self.fields)])
+            compiler = queryset.query.get_compiler(connection=connection)
+            sql, params = compiler.as_sql()
+            compiled.append((sql, list(params), compiler))
+        (sql, first, compiler), (other_sql, second, _) = compiled
+        slots = {}
+        for position, (a, b) in enumerate(zip(first, second, strict=True)):
+            if a != b:
+                slots[position] = self._PROBES[0].index(a)
+                if self._PROBES[1].index(b) != slots[position]:
+                    raise ValueError("PreparedQuery: the probe values moved between compiles")
+        if sql != other_sql or sorted(slots.values()) != list(range(len(self.fields))):
+            raise ValueError("PreparedQuery: each value must be one parameter of the statement")
+        compiled = (sql, first, slots, _RowsToObjects(compiler, db))
+        with self._lock:
+            self._compiled[db] = compiled
+        return compiled
+
+
+class _RowsToObjects:
+    """How the rows of a compiled statement become model instances: what
+    django.db.models.query.ModelIterable works out per queryset, worked out once."""
+
+    def __init__(self, compiler, db: str):
+        self.compiler, self.db = compiler, db
         select, klass_info = compiler.select, compiler.klass_info
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        (row,) = list(compiler.results_iter(results=[rows[:1]]))
-        obj = klass_info["model"].from_db(db, init_list, row[start:end])
-        for populator in get_related_populators(klass_info, select, db):
-            populator.populate(row, obj)
-        return obj
+        self.start = klass_info["select_fields"][0]
+        self.end = klass_info["select_fields"][-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.model = klass_info["model"]
+        self.populators = get_related_populators(klass_info, select, db)
+        fields = [s[0] for s in select[: compiler.col_count]]
+        if compiler.has_composite_fields(fields):  # ModelIterable regroups those; not done here
+            raise ValueError("composite primary keys are not supported")
+        self.converters = compiler.get_converters(fields)
+
+    def build(self, rows: list) -> list:
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        start, end, model, db = self.start, self.end, self.model, self.db
+        objs = []
+        for row in rows:
+            obj = model.from_db(db, self.init_list, row[start:end])
+            for populator in self.populators:
+                populator.populate(row, obj)
+            objs.append(obj)
+        return objs
+
+
+def prefetched(instance, name: str, objs: list) -> None:
+    """Make `instance.<name>.all()` answer `objs`, as prefetch_related would: the related
+    manager's own queryset carries them, so a further filter on it still queries correctly."""
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache.pop(name, None)
+    queryset = getattr(instance, name).get_queryset()
+    queryset._result_cache = objs
+    queryset._prefetch_done = True
+    cache[name] = queryset

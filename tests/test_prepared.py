@@ -6,7 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from departments.models import Service
-from servicedesk.prepared import PreparedGet
+from servicedesk.prepared import PreparedGet, PreparedQuery, prefetched
 from slas.selectors import SERVICE_FILING_RELATED
 from tests import factories
 
@@ -71,3 +71,88 @@ def test_token_with_user_and_home_department(org):
 def test_only_plain_querysets():
     with pytest.raises(ValueError):
         PreparedGet(Service.objects.filter(active=True), "pk")
+
+
+# --- PreparedQuery: many rows, compiled once ------------------------------------------------
+
+
+def _ticket_with_conversation(org):
+    from tickets import services
+
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="Slow")
+    services.ticket_comment(ticket=ticket, author=org.employee, body="Public")
+    services.ticket_comment(ticket=ticket, author=org.it_agent, body="Note", internal=True)
+    services.ticket_comment(ticket=ticket, author=org.it_agent, body="Reply")
+    return ticket
+
+
+def test_list_answers_the_querysets_rows_with_their_related_objects(org):
+    from tickets.models import Comment
+
+    ticket = _ticket_with_conversation(org)
+    other = _ticket_with_conversation(org)
+    queryset = Comment.objects.select_related("author__home_department").filter(internal=False)
+    prepared = PreparedQuery(queryset, "ticket_id")
+    for current in (ticket, other, ticket):  # compiled on the first call, reused after
+        expected = list(queryset.filter(ticket_id=current.pk))
+        assert [_graph(c) for c in prepared.list(current.pk)] == [_graph(c) for c in expected]
+    assert [c.body for c in prepared.list(ticket.pk)] == ["Public", "Reply"]
+
+
+def test_list_takes_a_lookup_across_a_join_and_several_values(org):
+    from departments.models import User
+
+    queryset = User.objects.order_by("username")
+    prepared = PreparedQuery(queryset, "memberships__department_id", "home_department_id")
+    pairs = [(org.it, org.it), (org.it, org.exec), (org.hr, org.hr), (org.finance, org.finance)]
+    for membership, home in pairs:
+        expected = list(
+            queryset.filter(memberships__department_id=membership.pk, home_department_id=home.pk)
+        )
+        assert prepared.list(membership.pk, home.pk) == expected
+    assert {u.username for u in prepared.list(org.it.pk, org.it.pk)} == {"itlead", "itagent"}
+
+
+@pytest.mark.parametrize("value", [None, "3", 2**70, -1])
+def test_list_answers_odd_values_as_django_does(org, value):
+    from tickets.models import Comment
+
+    _ticket_with_conversation(org)
+    queryset = Comment.objects.all()
+    prepared = PreparedQuery(queryset, "ticket_id")
+
+    def outcome(call):
+        try:
+            return ("rows", [c.pk for c in call()])
+        except Exception as error:  # noqa: BLE001 - the exception type is what is compared
+            return (type(error).__name__,)
+
+    assert outcome(lambda: prepared.list(value)) == outcome(
+        lambda: list(queryset.filter(ticket_id=value))
+    )
+
+
+def test_list_refuses_querysets_it_cannot_replay():
+    from django.db.models import Count
+
+    with pytest.raises(ValueError):
+        PreparedQuery(Service.objects.all()[:5], "department_id")
+    with pytest.raises(ValueError):
+        PreparedQuery(Service.objects.annotate(n=Count("tickets")), "department_id")
+
+
+def test_prefetched_rows_answer_all_without_a_query(org, django_assert_num_queries):
+    ticket = _ticket_with_conversation(org)
+    comments = list(ticket.comments.all())
+    prefetched(ticket, "comments", comments[:1])
+    with django_assert_num_queries(0):
+        assert list(ticket.comments.all()) == comments[:1]
+
+
+def test_a_filter_on_prefetched_rows_still_reads_only_the_instances_own(org):
+    ticket = _ticket_with_conversation(org)
+    _ticket_with_conversation(org)
+    prefetched(ticket, "comments", [])
+    assert list(ticket.comments.filter(internal=False)) == list(
+        ticket.comments.model.objects.filter(ticket=ticket, internal=False)
+    )

@@ -13,9 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from departments.models import Membership
+from servicedesk import permissions
 from tests import factories
 from tests.conftest import MONDAY_10
-from tickets import services
+from tickets import selectors, services
+from tickets.api import ticket_etag
+from tickets.forms import ServiceChangeForm
 from tickets.models import Attachment, Event, SatisfactionRating, Status, Ticket
 
 
@@ -691,3 +694,100 @@ def test_new_request_without_a_service_explains_the_steps(client, org):
     client.force_login(org.employee)
     body = client.get(reverse("ticket_new")).content.decode()
     assert "Choose a service to see when to expect a first answer." in body
+
+
+# --- The page's rendering and reads (issue 10) ----------------------------------------------
+
+
+def _pdf(name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b"%PDF-1.4 hello", content_type="application/pdf")
+
+
+def test_ticket_page_escapes_text_as_django_templates_do(client, org):
+    # The page body renders with Jinja2; its text must come out escaped the Django way
+    # (&quot; &#x27;), not Jinja2's (&#34; &#39;), for the same HTML as before.
+    org.it_agent.first_name, org.it_agent.last_name = "Seán", "O'Brien"
+    org.it_agent.save()
+    ticket = services.ticket_create(
+        requester=org.employee, service=org.service, title='He said "no" & it\'s <b>late</b>'
+    )
+    services.ticket_assign(ticket=ticket, actor=org.it_agent, assignee=org.it_agent)
+    ink = factories.ServiceFactory(department=org.it, name='Ink & "toner" it\'s')
+    services.ticket_change_service(ticket=ticket, actor=org.it_agent, service=ink)
+    body = page(client, org.it_agent, ticket).content.decode()
+    assert "He said &quot;no&quot; &amp; it&#x27;s &lt;b&gt;late&lt;/b&gt;" in body
+    assert "to Ink &amp; &quot;toner&quot; it&#x27;s</span>" in body  # the history's sentence
+    assert "<dd>Seán O&#x27;Brien</dd>" in body  # the assignee
+    assert "<strong>Seán O&#x27;Brien</strong> assigned to" in body  # who did it
+
+
+def test_ticket_page_lists_each_file_under_its_own_comment(client, org):
+    ticket = services.ticket_create(
+        requester=org.employee, service=org.service, title="Files", attachments=[_pdf("own.pdf")]
+    )
+    reply = services.ticket_comment(
+        ticket=ticket, author=org.employee, body="More", attachments=[_pdf("reply.pdf")]
+    )
+    body = page(client, org.it_agent, ticket).content.decode()
+    description, conversation = body.split('id="conversation"')
+    assert "own.pdf" in description
+    assert "reply.pdf" not in description
+    own_comment = conversation.split(f'id="c{reply.pk}"')[1].split("</li>\n    \n    </ol>")[0]
+    assert "reply.pdf" in own_comment
+
+
+def test_conversation_hides_the_files_of_internal_notes_from_the_requester(org):
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="Files")
+    note = services.ticket_comment(
+        ticket=ticket,
+        author=org.it_agent,
+        body="Secret",
+        internal=True,
+        attachments=[_pdf("secret.pdf")],
+    )
+    agent_comments, _ = selectors.ticket_conversation(user=org.it_agent, ticket=ticket)
+    requester_comments, own = selectors.ticket_conversation(user=org.employee, ticket=ticket)
+    assert [c.pk for c in agent_comments] == [note.pk]
+    assert [a.filename for a in agent_comments[0].attachments.all()] == ["secret.pdf"]
+    assert requester_comments == []
+    assert own == []
+
+
+def test_conversation_reads_every_comments_files_in_two_queries(org, django_assert_num_queries):
+    ticket = services.ticket_create(requester=org.employee, service=org.service, title="Files")
+    for n in range(3):
+        services.ticket_comment(
+            ticket=ticket, author=org.employee, body=f"{n}", attachments=[_pdf(f"{n}.pdf")]
+        )
+    permissions.memberships(org.it_agent)  # the agent's roles, read once per request
+    with django_assert_num_queries(2):
+        comments, _ = selectors.ticket_conversation(user=org.it_agent, ticket=ticket)
+        files = [[a.filename for a in c.attachments.all()] for c in comments]
+    assert files == [["0.pdf"], ["1.pdf"], ["2.pdf"]]
+
+
+def test_service_change_form_shows_the_services_it_is_given(org):
+    other = factories.ServiceFactory(department=org.it, name="Printer")
+    form = ServiceChangeForm(department_id=org.it.pk, shown=[other])
+    options = str(form["service"])
+    assert f'value="{other.pk}"' in options
+    assert f'value="{org.service.pk}"' not in options
+
+
+def test_service_change_form_validates_against_the_department_whatever_it_shows(org):
+    form = ServiceChangeForm(
+        {"service": org.hr_service.pk}, department_id=org.it.pk, shown=[org.hr_service]
+    )
+    assert not form.is_valid()
+    assert "service" in form.errors
+
+
+def test_rating_moves_updated_at_and_so_the_etag(org, ticket):
+    _resolve(org, ticket)
+    ticket.refresh_from_db()
+    before_at, before_etag = ticket.updated_at, ticket_etag(ticket)
+    with time_machine.travel(ticket.updated_at + timedelta(minutes=5), tick=False):
+        services.ticket_rate(ticket=ticket, actor=org.employee, rating=5)
+    ticket.refresh_from_db()
+    assert ticket.updated_at == before_at + timedelta(minutes=5)
+    assert ticket_etag(ticket) != before_etag

@@ -169,16 +169,42 @@ class PriorityForm(forms.Form):
     priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices)
 
 
+class _ListedChoiceIterator(forms.models.ModelChoiceIterator):
+    """A model choice field's options from rows already read, in their order."""
+
+    def __init__(self, field: forms.ModelChoiceField, objs: list):
+        super().__init__(field)
+        self.objs = objs
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.objs:
+            yield self.choice(obj)
+
+    def __len__(self) -> int:
+        return len(self.objs) + (1 if self.field.empty_label is not None else 0)
+
+    def __bool__(self) -> bool:
+        return self.field.empty_label is not None or bool(self.objs)
+
+
 class ServiceChangeForm(forms.Form):
     service = forms.ModelChoiceField(label=_("Service"), queryset=Service.objects.none())
 
-    def __init__(self, *args, department_id: int, **kwargs):
+    def __init__(self, *args, department_id: int, shown: list[Service] | None = None, **kwargs):
+        """`shown`: the rows of the queryset below, already read (the ticket page reads them
+        with compiled SQL); the widget lists them instead of running the queryset again.
+        Validation always runs the queryset."""
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = (
+        field = self.fields["service"]
+        field.queryset = (
             Service.objects.filter(department_id=department_id, active=True)
             .select_related("department")  # str(service) shows the department code
             .order_by("name")
         )
+        if shown is not None:
+            field.widget.choices = _ListedChoiceIterator(field, shown)
 
 
 class WatcherForm(forms.Form):

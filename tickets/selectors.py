@@ -12,26 +12,26 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
-    prefetch_related_objects,
 )
 from django.http import Http404
 
+from departments.models import User
 from servicedesk import permissions
-from servicedesk.prepared import PreparedGet
+from servicedesk.prepared import PreparedGet, PreparedQuery, prefetched
 from slas import selectors as sla_selectors
 from slas.clock import BusinessCalendar
 from slas.models import SlaClock
-from tickets.models import ACTIVE_STATUSES, Comment, Event, Ticket
+from tickets.models import ACTIVE_STATUSES, Attachment, Comment, Event, SatisfactionRating, Ticket
 
 TICKET_RELATED = ("service", "supplier_department", "customer_department", "requester", "assignee")
 
 
-def _clocks_prefetch(*, with_calendar: bool = False) -> Prefetch:
-    # One ticket's clocks come with their version's calendar row (the calendar cache's
-    # freshness check, so the SLA lens reads no calendar); a page of tickets shares a few
-    # calendars, which one query per calendar serves cheaper than a row per clock.
-    related = "version__calendar" if with_calendar else "version"
-    return Prefetch("clocks", queryset=SlaClock.objects.select_related(related).order_by("metric"))
+def _clocks_prefetch() -> Prefetch:
+    # A page of tickets shares a few calendars, which one query per calendar serves cheaper
+    # than a row per clock (one ticket's clocks come with theirs: _clocks_of_ticket).
+    return Prefetch(
+        "clocks", queryset=SlaClock.objects.select_related("version").order_by("metric")
+    )
 
 
 def ticket_base_queryset() -> QuerySet[Ticket]:
@@ -66,7 +66,7 @@ def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
             ticket = Ticket.objects.select_for_update().get(reference=reference)
         else:
             ticket = _ticket_by_reference.get(reference)
-            prefetch_related_objects([ticket], _clocks_prefetch(with_calendar=True))
+            _attach_clocks(ticket)
     except Ticket.DoesNotExist:
         raise Http404 from None
     if not permissions.can_view_ticket(user, ticket):
@@ -77,6 +77,21 @@ def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
         # Issue 9: every read of a confidential request is on the audit trail.
         _audit_confidential(user=user, ticket=ticket, action="ticket.read")
     return ticket
+
+
+# One ticket's clocks come with their version's calendar row (the calendar cache's freshness
+# check, so the SLA lens reads no calendar), by SQL compiled once per process.
+_clocks_of_ticket = PreparedQuery(
+    SlaClock.objects.select_related("version__calendar").order_by("metric"), "ticket_id"
+)
+
+
+def _attach_clocks(ticket: Ticket) -> None:
+    """`ticket.clocks.all()` from one compiled query, as the clocks prefetch would give it."""
+    clocks = _clocks_of_ticket.list(ticket.pk)
+    for clock in clocks:
+        SlaClock.ticket.field.set_cached_value(clock, ticket)
+    prefetched(ticket, "clocks", clocks)
 
 
 def _audit_confidential(*, user, ticket: Ticket, action: str) -> None:
@@ -93,11 +108,56 @@ def ticket_comments_for_user(*, user, ticket: Ticket) -> QuerySet[Comment]:
     return comments
 
 
-def ticket_events_for_user(*, user, ticket: Ticket) -> QuerySet[Event]:
-    events = ticket.events.select_related("actor")
-    if not permissions.can_see_internal_notes(user, ticket):
-        events = events.filter(internal=False)
-    return events
+# The ticket page's reads, compiled once per process (issue 10: compiling these querysets cost
+# more CPU than running them). Keyed by whether internal rows are visible.
+_page_comments = {
+    True: PreparedQuery(Comment.objects.select_related("author"), "ticket_id"),
+    False: PreparedQuery(
+        Comment.objects.select_related("author").filter(internal=False), "ticket_id"
+    ),
+}
+_page_events = {
+    True: PreparedQuery(Event.objects.select_related("actor"), "ticket_id"),
+    False: PreparedQuery(Event.objects.select_related("actor").filter(internal=False), "ticket_id"),
+}
+_page_attachments = PreparedQuery(Attachment.objects.all(), "ticket_id")
+_page_ratings = PreparedQuery(SatisfactionRating.objects.all(), "ticket_id")
+_page_watchers = PreparedQuery(User.objects.all(), "watched_tickets")
+_page_downstream = PreparedQuery(
+    Ticket.objects.select_related("supplier_department"), "linked_from_id"
+)
+
+
+def ticket_conversation(*, user, ticket: Ticket) -> tuple[list[Comment], list[Attachment]]:
+    """The ticket page's conversation (ticket_comments_for_user, each comment's
+    `attachments.all()` filled) and the files filed with the request itself: two queries.
+    Files of comments `user` may not see are dropped with their comments."""
+    comments = _page_comments[permissions.can_see_internal_notes(user, ticket)].list(ticket.pk)
+    by_comment: dict[int, list[Attachment]] = {comment.pk: [] for comment in comments}
+    own = []
+    for attachment in _page_attachments.list(ticket.pk):
+        if attachment.comment_id is None:
+            own.append(attachment)
+        elif attachment.comment_id in by_comment:
+            by_comment[attachment.comment_id].append(attachment)
+    for comment in comments:
+        prefetched(comment, "attachments", by_comment[comment.pk])
+    return comments, own
+
+
+def ticket_events_for_user(*, user, ticket: Ticket) -> list[Event]:
+    """The history; internal events only for those allowed to see internal notes."""
+    return _page_events[permissions.can_see_internal_notes(user, ticket)].list(ticket.pk)
+
+
+def ticket_watcher_list(*, ticket: Ticket) -> list[User]:
+    """`ticket.watchers.all()`, read by compiled SQL."""
+    return _page_watchers.list(ticket.pk)
+
+
+def ticket_rating_list(*, ticket: Ticket) -> list[SatisfactionRating]:
+    """`ticket.ratings.all()`, read by compiled SQL."""
+    return _page_ratings.list(ticket.pk)
 
 
 def ticket_chain(*, user, ticket: Ticket) -> dict:
@@ -111,9 +171,7 @@ def ticket_chain(*, user, ticket: Ticket) -> dict:
         )
         seen.add(current.pk)
         upstream.append(current)
-    downstream = list(
-        Ticket.objects.select_related("supplier_department").filter(linked_from=ticket)
-    )
+    downstream = _page_downstream.list(ticket.pk)
     visible = lambda t: permissions.can_view_ticket(user, t)  # noqa: E731
     return {
         "upstream": [(t, visible(t)) for t in reversed(upstream)],
@@ -398,8 +456,3 @@ def ticket_requested_by(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticke
     else:
         queryset = queryset.filter(requester=user)
     return ticket_filter(queryset, filters=filters, user=user, lens=lens)
-
-
-def ticket_attachments_without_comment(*, ticket: Ticket):
-    """Files filed with the request itself (those of comments come with their comment)."""
-    return ticket.attachments.filter(comment__isnull=True).select_related("uploaded_by")

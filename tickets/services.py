@@ -626,6 +626,9 @@ def ticket_rate(
             customer_department_id=ticket.customer_department_id,
             created_at=now,
         )
+        # A rating changes what the ticket shows (page, API): its updated_at, and so its ETag,
+        # move as for every other change.
+        _touch(ticket, now)
         event_record(
             ticket=ticket,
             actor=actor,

@@ -440,18 +440,19 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
         and permissions.can_transition_now(user, ticket, status, now=now)
     ]
     is_requester = ticket.requester_id == user.pk
-    watchers = list(ticket.watchers.all())
-    ratings = list(ticket.ratings.all())  # one query for both uses below
+    watchers = selectors.ticket_watcher_list(ticket=ticket)
+    ratings = selectors.ticket_rating_list(ticket=ticket)  # one query for both uses below
     already_rated = ticket.resolution_count and any(
         r.resolution_number == ticket.resolution_count for r in ratings
     )
     rating = next((r for r in ratings if r.resolution_number == ticket.resolution_count), None)
+    comments, ticket_attachments = selectors.ticket_conversation(user=user, ticket=ticket)
     context = {
         "ticket": ticket,
         "sla": lens.summary(ticket),
         "sla_rows": lens.rows(ticket),
-        "comments": selectors.ticket_comments_for_user(user=user, ticket=ticket),
-        "ticket_attachments": selectors.ticket_attachments_without_comment(ticket=ticket),
+        "comments": comments,
+        "ticket_attachments": ticket_attachments,
         "events": selectors.ticket_events_for_user(user=user, ticket=ticket),
         "chain": selectors.ticket_chain(user=user, ticket=ticket),
         "can_work": can_work,
@@ -484,6 +485,9 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
                     initial={"service": ticket.service_id},
                     department_id=ticket.supplier_department_id,
                     auto_id="svc_%s",
+                    shown=department_selectors.department_active_services(
+                        department_id=ticket.supplier_department_id
+                    ),
                 ),
                 "watcher_form": forms.get("watcher_form") or WatcherForm(auto_id="watch_%s"),
                 "open_panel": forms.get("open_panel", ""),
