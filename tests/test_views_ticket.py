@@ -774,6 +774,16 @@ def test_service_change_form_shows_the_services_it_is_given(org):
     assert f'value="{org.service.pk}"' not in options
 
 
+def test_service_change_form_given_its_rows_renders_without_a_query(org, django_assert_num_queries):
+    shown = [org.service]
+    with django_assert_num_queries(0):
+        form = ServiceChangeForm(
+            initial={"service": org.service.pk}, department_id=org.it.pk, shown=shown
+        )
+        options = str(form["service"])
+    assert f'<option value="{org.service.pk}" selected>IT · Laptop problem</option>' in options
+
+
 def test_service_change_form_validates_against_the_department_whatever_it_shows(org):
     form = ServiceChangeForm(
         {"service": org.hr_service.pk}, department_id=org.it.pk, shown=[org.hr_service]

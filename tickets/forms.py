@@ -193,18 +193,19 @@ class ServiceChangeForm(forms.Form):
     service = forms.ModelChoiceField(label=_("Service"), queryset=Service.objects.none())
 
     def __init__(self, *args, department_id: int, shown: list[Service] | None = None, **kwargs):
-        """`shown`: the rows of the queryset below, already read (the ticket page reads them
-        with compiled SQL); the widget lists them instead of running the queryset again.
-        Validation always runs the queryset."""
+        """`shown`: for an unbound form, the rows of the queryset below, already read (the
+        ticket page reads them with compiled SQL). The widget lists them; the queryset, which
+        only validation needs, is not built (it cost more than reading the rows)."""
         super().__init__(*args, **kwargs)
         field = self.fields["service"]
+        if shown is not None and not self.is_bound:
+            field.widget.choices = _ListedChoiceIterator(field, shown)
+            return
         field.queryset = (
             Service.objects.filter(department_id=department_id, active=True)
             .select_related("department")  # str(service) shows the department code
             .order_by("name")
         )
-        if shown is not None:
-            field.widget.choices = _ListedChoiceIterator(field, shown)
 
 
 class WatcherForm(forms.Form):

@@ -446,6 +446,11 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
         r.resolution_number == ticket.resolution_count for r in ratings
     )
     rating = next((r for r in ratings if r.resolution_number == ticket.resolution_count), None)
+    can_rate = (
+        permissions.can_rate(user, ticket)
+        and ticket.status in (Status.RESOLVED, Status.CLOSED)
+        and not already_rated
+    )
     comments, ticket_attachments = selectors.ticket_conversation(user=user, ticket=ticket)
     context = {
         "ticket": ticket,
@@ -464,10 +469,11 @@ def _ticket_context(request, ticket, *, status_forms=None, **forms):
         "watchers": watchers,
         "is_watching": any(w.pk == user.pk for w in watchers),
         "comment_form": forms.get("comment_form") or CommentForm(can_work=can_work),
-        "rating_form": forms.get("rating_form") or RatingForm(auto_id="rate_%s"),
-        "can_rate": permissions.can_rate(user, ticket)
-        and ticket.status in (Status.RESOLVED, Status.CLOSED)
-        and not already_rated,
+        # The rating form only where the page shows it.
+        "rating_form": (forms.get("rating_form") or RatingForm(auto_id="rate_%s"))
+        if can_rate
+        else None,
+        "can_rate": can_rate,
         "rating": rating,
         "preview_html": forms.get("preview_html"),
     }
