@@ -1,7 +1,7 @@
 """The Jinja2 environment for hot partials: the ticket tables of the queue, my requests and
-home (25 rows of badges, links and countdowns) and the body of the ticket page. Jinja2 compiles templates to Python code and
-renders such a table in about half the CPU time of Django's template language (issue 10,
-bench/RESULTS.md).
+home (25 rows of badges, links and countdowns) and the body of the ticket page. Jinja2
+compiles templates to Python code and renders such a table in about half the CPU time of
+Django's template language (issue 10, bench/RESULTS.md).
 
 Pages stay Django templates and pull a partial in with `{% jinja "name" %}`
 (tickets/templatetags/servicedesk.py). The helpers here are the functions the Django templates
