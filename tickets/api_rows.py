@@ -10,22 +10,20 @@ single-ticket responses use); tests/test_api_rows.py holds both outputs equal.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from django.db import connections
-from django.db.models import QuerySet
-from django.db.models.utils import create_namedtuple_class
 from django.utils import timezone
 from django.utils.duration import duration_string
 from rest_framework import serializers
 
+from servicedesk.prepared import PreparedByIds
 from slas import selectors as sla_selectors
 from slas.clock import BusinessCalendar
 from slas.models import Escalation, LadderLevel, SlaClock
+from tickets import selectors
 
 # TicketSerializer's fields, each related one by the column it shows (service by id).
 TICKET_COLUMNS = (
@@ -42,21 +40,6 @@ TICKET_COLUMNS = (
     "confidential",
     "created_at",
     "updated_at",
-)
-# What the SLA rules read of a clock (slas.rules.clock_state, live_elapsed), and its calendar
-# with the calendar cache's freshness key (no query of its own for it).
-_CLOCK_COLUMNS = (
-    "ticket_id",
-    "metric",
-    "version_id",
-    "version__calendar_id",
-    "version__calendar__updated_at",
-    "target",
-    "status",
-    "elapsed",
-    "running_since",
-    "deadline",
-    "breached_at",
 )
 _ESCALATION_COLUMNS = ("ticket_id", "metric", "threshold", "level__version_id", "fired_at")
 # EscalationSerializer.threshold has two decimal places.
@@ -114,51 +97,8 @@ def escalation_level(
 # --- The list page ---------------------------------------------------------------------------
 
 
-class _ByTicketIds:
-    """`queryset.filter(ticket_id__in=ids).values_list(*columns, named=True)`, by SQL compiled
-    once per process.
-
-    Django writes `ticket_id IN (%s, %s, …)`, a statement per number of ids, and compiling
-    it costs about what running it does; `ticket_id = ANY(%s)` takes the page's ids as one
-    array parameter, so one statement serves every page.
-    """
-
-    _PROBE = -1  # the id compiled in, found back as the statement's only parameter
-
-    def __init__(self, queryset: QuerySet, columns: tuple[str, ...]):
-        self.queryset = queryset.values_list(*columns, named=True)
-        self.row_class = create_namedtuple_class(*columns)
-        self._lock = threading.Lock()
-        self._compiled: dict[str, tuple] = {}  # per database alias: (sql, compiler)
-
-    def rows(self, ids: list[int]) -> list:
-        db = self.queryset.db
-        sql, compiler = self._compiled.get(db) or self._compile(db)
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, [ids])
-            fetched = cursor.fetchall()
-        # Through the compiler for the database converters values_list() would apply.
-        return [self.row_class(*row) for row in compiler.results_iter(results=[fetched])]
-
-    def _compile(self, db: str) -> tuple:
-        queryset = self.queryset.filter(ticket_id__in=[self._PROBE])
-        compiler = queryset.query.get_compiler(using=db)
-        sql, params = compiler.as_sql()
-        (lookup,) = queryset.query.where.children
-        in_sql, in_params = compiler.compile(lookup)
-        column_sql, _ = compiler.compile(lookup.lhs)
-        only_the_ids = list(params) == list(in_params) == [self._PROBE]
-        if not only_the_ids or sql.count(in_sql) != 1:
-            raise ValueError("_ByTicketIds: the ids must be the statement's only parameter")
-        compiled = (sql.replace(in_sql, f"{column_sql} = ANY(%s)"), compiler)
-        with self._lock:
-            self._compiled[db] = compiled
-        return compiled
-
-
-_clocks = _ByTicketIds(SlaClock.objects.order_by("metric"), _CLOCK_COLUMNS)
-_escalations = _ByTicketIds(
-    Escalation.objects.order_by("fired_at", "metric", "threshold"), _ESCALATION_COLUMNS
+_escalations = PreparedByIds(
+    Escalation.objects.order_by("fired_at", "metric", "threshold"), "ticket_id", _ESCALATION_COLUMNS
 )
 
 
@@ -183,9 +123,7 @@ def ticket_page(rows: list[dict], *, now: datetime) -> list[dict]:
     if not rows:
         return []
     ids = [row["pk"] for row in rows]
-    clocks: dict[int, list] = defaultdict(list)
-    for clock in _clocks.rows(ids):
-        clocks[clock.ticket_id].append(clock)
+    clocks = selectors.page_clocks(ids)
     escalations: dict[int, list] = defaultdict(list)
     for escalation in _escalations.rows(ids):
         escalations[escalation.ticket_id].append(escalation)

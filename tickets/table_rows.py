@@ -9,15 +9,13 @@ templates read like the ticket (`row.reference`, `row.sla`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 
-from slas.models import SlaClock
-from tickets.selectors import SlaLens
+from tickets.selectors import SlaLens, page_clocks
 
 # What a row shows, in TicketRow's order (names as User.getdisplay_name() builds them).
 _COLUMNS = (
@@ -37,19 +35,6 @@ _COLUMNS = (
     "assignee__username",
     "assignee__first_name",
     "assignee__last_name",
-)
-# What SlaLens reads of a clock (slas.rules.clock_state and live_elapsed, the at-risk limit).
-CLOCK_ROW_COLUMNS = (
-    "ticket_id",
-    "metric",
-    "version_id",
-    "version__calendar_id",
-    "target",
-    "status",
-    "elapsed",
-    "running_since",
-    "deadline",
-    "breached_at",
 )
 
 
@@ -82,25 +67,12 @@ def display_name(username: str, first_name: str, last_name: str) -> str:
     return f"{first_name} {last_name}".strip() or username
 
 
-def page_clocks(ticket_ids: list[int]) -> dict[int, list]:
-    """The clocks of these tickets as CLOCK_ROW_COLUMNS rows, by ticket, metric order; one
-    query (none for no ticket)."""
-    clocks: dict[int, list] = defaultdict(list)
-    if ticket_ids:
-        for clock in (
-            SlaClock.objects.filter(ticket_id__in=ticket_ids)
-            .order_by("metric")
-            .values_list(*CLOCK_ROW_COLUMNS, named=True)
-        ):
-            clocks[clock.ticket_id].append(clock)
-    return clocks
-
-
 def table_rows(values: Iterable[tuple], *, lens: SlaLens) -> list[TicketRow]:
     """TicketRows for `row_values` tuples (in their order), with their SLA summary as of
     `lens.now`."""
     values = list(values)
     clocks = page_clocks([value[0] for value in values])
+    lens.prime_rows(clock for ticket_clocks in clocks.values() for clock in ticket_clocks)
     rows = []
     for (
         pk,
