@@ -299,6 +299,21 @@ def test_tickets_list_has_a_query_budget(org, django_assert_max_num_queries, mon
     assert any(row["escalations"] for row in response.json()["results"])
 
 
+def test_one_ticket_with_escalations_is_read_once(org, django_assert_max_num_queries, monday_10):
+    with time_machine.travel(monday_10, tick=False):
+        ticket = _file(org)
+    later = monday_10 + timedelta(hours=3, minutes=10)
+    with time_machine.travel(later, tick=False):
+        sla_escalate(ticket_id=ticket.pk, now=later)
+    client = token_client(org.it_agent)
+    client.get(f"/api/v1/tickets/{ticket.reference}/")  # calendar and version caches warm
+    # token, ticket, its clocks, the agent's memberships, its escalations (the ladder is cached)
+    with django_assert_max_num_queries(5):
+        response = client.get(f"/api/v1/tickets/{ticket.reference}/")
+    assert response.status_code == 200
+    assert response.json()["escalations"]
+
+
 # --- SLA and escalations --------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from rest_framework import serializers
 from servicedesk.prepared import PreparedByIds
 from slas import selectors as sla_selectors
 from slas.clock import BusinessCalendar
-from slas.models import Escalation, LadderLevel, SlaClock
+from slas.models import Escalation, SlaClock
 from tickets import selectors
 
 # TicketSerializer's fields, each related one by the column it shows (service by id).
@@ -69,16 +69,12 @@ def clock_row(clock, *, elapsed: timedelta, now: datetime) -> dict:
 
 
 def ladder_thresholds(version_ids: Iterable[int]) -> dict[tuple[int, str], list[Decimal]]:
-    """Each ladder's thresholds by (version, metric), ascending; one query, none for none."""
+    """Each ladder's thresholds by (version, metric), ascending, from the per-process cache of
+    version content (a published version never changes: no query once it is warm)."""
     ladders: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
-    version_ids = set(version_ids)
-    if version_ids:
-        for version_id, metric, threshold in (
-            LadderLevel.objects.filter(version_id__in=version_ids)
-            .order_by("version_id", "metric", "threshold")
-            .values_list("version_id", "metric", "threshold")
-        ):
-            ladders[(version_id, metric)].append(threshold)
+    for version_id in set(version_ids):
+        for level in sla_selectors.version_content(version_id).levels:  # by metric, threshold
+            ladders[(version_id, level.metric)].append(level.threshold)
     return ladders
 
 
@@ -117,8 +113,8 @@ def ticket_page(rows: list[dict], *, now: datetime) -> list[dict]:
     """`TicketSerializer(tickets, many=True).data` for the tickets of these TICKET_COLUMNS rows
     (in their order), with SLA clocks and escalations as of `now`.
 
-    Queries: the clocks with their calendars' freshness keys, the escalations (none for no
-    ticket), and the ladders only when an escalation fired (as `_attach_sla` reads them).
+    Queries: the clocks with their calendars' freshness keys and the escalations (none for no
+    ticket); ladders come from the version content cache (`ladder_thresholds`).
     """
     if not rows:
         return []
