@@ -215,7 +215,12 @@ class SlaClock(models.Model):
         STOPPED = "stopped", _("stopped")
         CANCELLED = "cancelled", _("cancelled")
 
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="clocks")
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="clocks",
+        db_index=False,  # served by clock_unique_metric, which it leads
+    )
     metric = models.CharField(max_length=20, choices=Metric.choices)
     version = models.ForeignKey(StandardVersion, on_delete=models.PROTECT, related_name="clocks")
     target = models.DurationField()

@@ -244,7 +244,12 @@ class Event(models.Model):
         ESCALATION = "escalation", _("escalated")
         IMPORT = "import", _("imported")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,  # served by event_ticket, which it leads
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
