@@ -4,6 +4,15 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# The single-column indexes Django made for these foreign keys (0001). Only they go: an
+# AlterField of a ForeignKey would also drop and re-add each constraint, and re-adding one
+# validates every row of tickets_ticket under the table lock the drop took.
+_INDEXES = {
+    "tickets_ticket_customer_department_id_d770d8f5": "customer_department_id",
+    "tickets_ticket_requester_id_2072a2f2": "requester_id",
+    "tickets_ticket_supplier_department_id_3249ce79": "supplier_department_id",
+}
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,39 +22,52 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="ticket",
-            name="customer_department",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="requested_tickets",
-                to="departments.department",
-                verbose_name="customer department",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="ticket",
-            name="requester",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="requested_tickets",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="requester",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="ticket",
-            name="supplier_department",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="supplied_tickets",
-                to="departments.department",
-                verbose_name="supplier department",
-            ),
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.RunSQL(
+                    sql=f'DROP INDEX IF EXISTS "{name}"',
+                    reverse_sql=(
+                        f'CREATE INDEX IF NOT EXISTS "{name}" ON "tickets_ticket" ("{column}")'
+                    ),
+                )
+                for name, column in _INDEXES.items()
+            ],
+            state_operations=[
+                migrations.AlterField(
+                    model_name="ticket",
+                    name="customer_department",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="requested_tickets",
+                        to="departments.department",
+                        verbose_name="customer department",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="ticket",
+                    name="requester",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="requested_tickets",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="requester",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="ticket",
+                    name="supplier_department",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="supplied_tickets",
+                        to="departments.department",
+                        verbose_name="supplier department",
+                    ),
+                ),
+            ],
         ),
     ]
