@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 
 from tickets.selectors import SlaLens, page_clocks
 
-# What a row shows, in TicketRow's order (names as User.getdisplay_name() builds them).
+# What a row shows, in TicketRow's order (names as User.get_full_name() builds them).
 _COLUMNS = (
     "pk",
     "reference",
@@ -63,7 +63,7 @@ def row_values(queryset: QuerySet) -> QuerySet:
 
 
 def display_name(username: str, first_name: str, last_name: str) -> str:
-    """How pages name a person: User.getdisplay_name(), or the username when that is empty."""
+    """How pages name a person: User.get_full_name(), or the username when that is empty."""
     return f"{first_name} {last_name}".strip() or username
 
 
