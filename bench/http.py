@@ -518,6 +518,9 @@ def run(*, duration: int = 10, only: set[str] | None = None, label: str = "", wr
     finally:
         stop_server(server)
     extra = _sweep_and_clock(only)
+    # Again at the end: this machine's speed was seen to drift by 1.7x within minutes.
+    cpu_reference = (cpu_reference, reference_ms())
+    print(f"CPU reference at start / end: {cpu_reference[0]:.0f} / {cpu_reference[1]:.0f} ms")
     if write:
         replace_section(
             f"http_{label}", _markdown(workloads, extra, tickets, label, duration, cpu_reference)
@@ -619,7 +622,8 @@ def _markdown(workloads, extra, tickets, label, duration, cpu_reference) -> str:
         f"{os.environ.get('BENCH_WORKERS', '2')} sync workers, DEBUG off. "
         f"Load average when the run ended: {load} (gunicorn, PostgreSQL, Redis and wrk all "
         "share these 2 cores; a load well above 2 means something else was running too). "
-        f"CPU reference (`bench/calibrate.py`, lower is faster): {cpu_reference:.0f} ms.",
+        "CPU reference (`bench/calibrate.py`, lower is faster) at the start / end of the run: "
+        f"{cpu_reference[0]:.0f} / {cpu_reference[1]:.0f} ms.",
         f"Command: `python -m bench run` (each workload: 2 s warm-up, then {duration} s of "
         "`wrk -t2 -c8 --latency`, sequential creates `-t1 -c1`). Queries per request: Django "
         "test client + CaptureQueriesContext, same database, mean of 5 requests; CPU ms/req: "
