@@ -456,6 +456,20 @@ def _ticket_count() -> int:
         return cursor.fetchone()[0]
 
 
+def _rested(baseline: float, *, patience: float = 120) -> float:
+    """Wait (up to `patience` seconds) until the CPU reference is back within 15 % of the
+    run's starting one, and return it. This machine was seen to slow down by up to 1.8x after a
+    minute or two of full load and to recover when idle (a burstable virtual machine, it
+    seems), so each workload starts on a rested machine and the table shows the reference
+    before and after it."""
+    deadline = time.monotonic() + patience
+    while True:
+        now = reference_ms(repeats=3)
+        if now <= baseline * 1.15 or time.monotonic() > deadline:
+            return now
+        time.sleep(5)
+
+
 def _settle_database() -> None:
     """Write out what seeding, copying or migrating left dirty before measuring: a checkpoint
     running under the first workloads made them up to 1.5x slower here."""
@@ -506,13 +520,16 @@ def run(*, duration: int = 10, only: set[str] | None = None, label: str = "", wr
                 if workload.user not in cookies:
                     cookies[workload.user] = login_cookie(workload.user)
                 header = ("Cookie", cookies[workload.user])
+            workload.result["reference_before"] = _rested(cpu_reference)
             run_wrk(workload, header, 2)  # warm-up: imports, connections, caches
             workload.result.update(run_wrk(workload, header, duration))
+            workload.result["reference_after"] = reference_ms(repeats=3)
             r = workload.result
             print(
                 f"{workload.name}: {r['rps']:.1f} req/s, p50 {r['p50']:.1f} ms, "
                 f"p99 {r['p99']:.1f} ms, {r['queries']:.1f} queries, "
-                f"{r['cpu_ms']:.1f} CPU ms in-process, {r['errors']} errors",
+                f"{r['cpu_ms']:.1f} CPU ms in-process, {r['errors']} errors, CPU reference "
+                f"{r['reference_before']:.0f} -> {r['reference_after']:.0f} ms",
                 flush=True,
             )
     finally:
@@ -624,7 +641,8 @@ def _markdown(workloads, extra, tickets, label, duration, cpu_reference) -> str:
         "share these 2 cores; a load well above 2 means something else was running too). "
         "CPU reference (`bench/calibrate.py`, lower is faster) at the start / end of the run: "
         f"{cpu_reference[0]:.0f} / {cpu_reference[1]:.0f} ms.",
-        f"Command: `python -m bench run` (each workload: 2 s warm-up, then {duration} s of "
+        f"Command: `python -m bench run` (each workload, once the CPU reference is back within "
+        f"15 % of the run's first or after 2 min: 2 s warm-up, then {duration} s of "
         "`wrk -t2 -c8 --latency`, sequential creates `-t1 -c1`). Queries per request: Django "
         "test client + CaptureQueriesContext, same database, mean of 5 requests; CPU ms/req: "
         "the same client in the benchmark's process, 40 requests after 10 of warm-up (Python "
@@ -633,13 +651,13 @@ def _markdown(workloads, extra, tickets, label, duration, cpu_reference) -> str:
         "under 10 req/s, 2× for the queue, ticket page and creates).",
         "",
         "| workload | comparison point | req/s | p50 ms | p99 ms | queries/req | CPU ms/req "
-        "| budget (req/s) | met? |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| CPU reference before → after (ms) | budget (req/s) | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for w in workloads:
         if w.missing:
             lines.append(
-                f"| {w.title} | {w.baseline} | – | – | – | – | – | ≥ {w.min_rps:g} | "
+                f"| {w.title} | {w.baseline} | – | – | – | – | – | – | ≥ {w.min_rps:g} | "
                 f"not measured: {w.missing} |"
             )
             continue
@@ -652,7 +670,8 @@ def _markdown(workloads, extra, tickets, label, duration, cpu_reference) -> str:
             note += f" ({r['errors']} non-2xx)"
         lines.append(
             f"| {w.title} | {w.baseline} | {r['rps']:,.1f} | {_fmt_ms(r['p50'])} | "
-            f"{_fmt_ms(r['p99'])} | {r['queries']:.1f} | {r['cpu_ms']:.1f} | ≥ {w.min_rps:g} | "
+            f"{_fmt_ms(r['p99'])} | {r['queries']:.1f} | {r['cpu_ms']:.1f} | "
+            f"{r['reference_before']:.0f} → {r['reference_after']:.0f} | ≥ {w.min_rps:g} | "
             f"{note} |"
         )
     if extra:
