@@ -193,7 +193,8 @@ class PreparedByIds:
 
     Django writes `<field> IN (%s, %s, …)`, a statement per number of ids, and compiling it
     costs about what running it does; `<field> = ANY(%s)` takes the page's ids as one array
-    parameter, so one statement serves every page.
+    parameter, so one statement serves every page. On another database (the embedded SQLite
+    mode) it is the queryset itself.
     """
 
     _PROBE = -1  # the id compiled in, found back as the statement's only parameter
@@ -207,6 +208,9 @@ class PreparedByIds:
 
     def rows(self, ids: list[int]) -> list:
         db = self.queryset.db
+        if connections[db].vendor != "postgresql":
+            # ANY(array) is PostgreSQL's; the embedded SQLite mode takes Django's IN (…).
+            return list(self.queryset.filter(**{f"{self.field}__in": ids}))
         sql, compiler = self._compiled.get(db) or self._compile(db)
         with connections[db].cursor() as cursor:
             cursor.execute(sql, [ids])
