@@ -21,7 +21,6 @@ from rest_framework import serializers
 
 from servicedesk.prepared import PreparedByIds
 from slas import selectors as sla_selectors
-from slas.clock import BusinessCalendar
 from slas.models import Escalation, SlaClock
 from tickets import selectors
 
@@ -132,7 +131,9 @@ def ticket_page(rows: list[dict], *, now: datetime) -> list[dict]:
         if escalation.level__version_id is not None
     }
     ladders = ladder_thresholds(version_ids)
-    calendars: dict[int, BusinessCalendar] = {}
+    # Each calendar once, from the freshness key its clocks carry (no query of its own).
+    lens = selectors.SlaLens(now=now)
+    lens.prime_rows(clock for ticket_clocks in clocks.values() for clock in ticket_clocks)
     # DRF's DateTimeField looks the current time zone up for every value; once is enough.
     tz = timezone.get_current_timezone()
     page = []
@@ -140,14 +141,9 @@ def ticket_page(rows: list[dict], *, now: datetime) -> list[dict]:
         ticket_clocks = clocks.get(row["pk"], ())
         sla = []
         for clock in ticket_clocks:
-            calendar = calendars.get(clock.version__calendar_id)
-            if calendar is None:
-                calendar = calendars[clock.version__calendar_id] = (
-                    sla_selectors.business_calendar_at(
-                        clock.version__calendar_id, clock.version__calendar__updated_at
-                    )
-                )
-            elapsed = sla_selectors.clock_elapsed(clock=clock, calendar=calendar, now=now)
+            elapsed = sla_selectors.clock_elapsed(
+                clock=clock, calendar=lens.calendar(clock.version__calendar_id), now=now
+            )
             native = clock_row(clock, elapsed=elapsed, now=now)
             sla.append(
                 {
