@@ -233,24 +233,34 @@ def _token_for(username: str) -> str:
     return token.key
 
 
-def _fix_paths(workload: Workload) -> None:
-    """Keep only paths that answer 200 (API detail may be keyed by reference or id)."""
+def signed_in(workload: Workload, client: Client | None = None) -> tuple[Client, dict]:
+    """A test client and request headers acting as the workload's user (session or token)."""
     from departments.models import User
 
-    # Others' work in progress may still fail: report it instead of stopping the run.
-    client = Client(raise_request_exception=False)
+    client = client or Client()
     headers = {}
     if workload.auth == "token":
         headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
     else:
         client.force_login(User.objects.get(username=workload.user))
+    return client, headers
+
+
+def send(workload: Workload, client: Client, headers: dict, path: str):
+    """The workload's request to `path` (its POST body, or a GET)."""
     if workload.method == "POST":
-        response = client.post(
-            workload.paths[0],
-            data=json.dumps(workload.body),
-            content_type="application/json",
-            **headers,
+        return client.post(
+            path, data=json.dumps(workload.body), content_type="application/json", **headers
         )
+    return client.get(path, **headers)
+
+
+def _fix_paths(workload: Workload) -> None:
+    """Keep only paths that answer 200 (API detail may be keyed by reference or id)."""
+    # Others' work in progress may still fail: report it instead of stopping the run.
+    client, headers = signed_in(workload, Client(raise_request_exception=False))
+    if workload.method == "POST":
+        response = send(workload, client, headers, workload.paths[0])
         if response.status_code != 201:
             workload.missing = f"create answered {response.status_code}: {response.content[:200]!r}"
         return
@@ -266,24 +276,12 @@ def _fix_paths(workload: Workload) -> None:
 
 
 def count_queries(workload: Workload, samples: int = 5) -> float:
-    from departments.models import User
-
-    client = Client()
-    headers = {}
-    if workload.auth == "token":
-        headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
-    else:
-        client.force_login(User.objects.get(username=workload.user))
+    client, headers = signed_in(workload)
     counts = []
     for n in range(samples):
         path = workload.paths[n % len(workload.paths)]
         with CaptureQueriesContext(connection) as ctx:
-            if workload.method == "POST":
-                response = client.post(
-                    path, data=json.dumps(workload.body), content_type="application/json", **headers
-                )
-            else:
-                response = client.get(path, **headers)
+            response = send(workload, client, headers, path)
         assert response.status_code in (200, 201), (path, response.status_code)
         counts.append(len(ctx.captured_queries))
     return sum(counts) / len(counts)
@@ -292,23 +290,10 @@ def count_queries(workload: Workload, samples: int = 5) -> float:
 def cpu_per_request(workload: Workload, samples: int = 40) -> float:
     """CPU ms of one request in this process (Django test client, no query capture, after a
     warm-up): the Python side of what the server spends, without gunicorn, PostgreSQL or wrk."""
-    from departments.models import User
-
-    client = Client()
-    headers = {}
-    if workload.auth == "token":
-        headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
-    else:
-        client.force_login(User.objects.get(username=workload.user))
+    client, headers = signed_in(workload)
 
     def one(n: int) -> None:
-        path = workload.paths[n % len(workload.paths)]
-        if workload.method == "POST":
-            client.post(
-                path, data=json.dumps(workload.body), content_type="application/json", **headers
-            )
-        else:
-            client.get(path, **headers)
+        send(workload, client, headers, workload.paths[n % len(workload.paths)])
 
     for n in range(10):
         one(n)

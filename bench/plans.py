@@ -12,10 +12,9 @@ import json
 import re
 
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from bench.http import _fix_paths, _ticket_count, _token_for, build_workloads
+from bench.http import _fix_paths, _ticket_count, build_workloads, signed_in
 from bench.results import replace_section
 
 TOP = 2
@@ -34,14 +33,7 @@ def _explain(sql: str) -> tuple[float, str]:
 
 
 def _captured(workload) -> list[str]:
-    from departments.models import User
-
-    client = Client()
-    headers = {}
-    if workload.auth == "token":
-        headers["HTTP_AUTHORIZATION"] = f"Token {_token_for(workload.user)}"
-    else:
-        client.force_login(User.objects.get(username=workload.user))
+    client, headers = signed_in(workload)
     sql = []
     for path in workload.paths[:2]:
         with CaptureQueriesContext(connection) as ctx:
