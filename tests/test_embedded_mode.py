@@ -115,16 +115,7 @@ print(json.dumps(failures))
 
 def test_every_main_page_and_api_read_works_on_sqlite(embedded):
     _tmp, env = embedded
-    result = subprocess.run(
-        [sys.executable, "-c", _READ_EVERY_PAGE],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert _django_json(env, _READ_EVERY_PAGE, timeout=300) == []
 
 
 def test_make_run_hands_host_and_port_to_the_launcher():
@@ -229,6 +220,20 @@ def test_launcher_serves_login_and_healthz_and_ctrl_c_stops_everything(embedded)
     assert "stopped web, worker and beat" in output.read_text()
 
 
+def _django_json(env: dict[str, str], code: str, *, timeout: int = 60):
+    """Run `code` (which sets Django up and prints JSON last) with `env`; its JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _configured(env: dict[str, str]) -> dict:
     probe = (
         "import json, django; from django.conf import settings; django.setup(); "
@@ -236,16 +241,7 @@ def _configured(env: dict[str, str]) -> dict:
         "'broker': settings.CELERY_BROKER_URL, "
         "'cache': settings.CACHES['default']['BACKEND']}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return _django_json(env, probe)
 
 
 def test_no_server_by_default_and_postgresql_and_redis_when_their_urls_are_set(tmp_path):
