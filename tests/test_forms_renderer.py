@@ -1,0 +1,66 @@
+"""servicedesk/forms_renderer.py writes selects directly: the same bytes as Django's Jinja2
+select templates, whatever the choices, values and attributes."""
+
+from __future__ import annotations
+
+import pytest
+from django import forms
+from django.forms.renderers import Jinja2
+from django.utils.translation import gettext_lazy
+
+from servicedesk.forms_renderer import WidgetRenderer
+
+CHOICES = [
+    ("", "Any"),
+    ("a", "Plain"),
+    (3, "An int value"),
+    ("q\"'<&>", "Quotes \" ' and <b>&amp;</b>"),
+    ("lazy", gettext_lazy("Priority")),
+]
+GROUPED = [
+    ("", "—"),
+    ("Fruit", [("apple", "Apple"), ("pear", "Pear & co")]),
+    ("loose", "Loose"),
+]
+
+CASES = [
+    (forms.Select(choices=CHOICES), None, {}),
+    (forms.Select(choices=CHOICES), "a", {"id": "id_x"}),
+    (forms.Select(choices=CHOICES), 3, {"id": "id_x", "aria-invalid": "true"}),
+    (forms.Select(choices=CHOICES), "3", {"required": True, "disabled": False}),
+    (forms.Select(choices=CHOICES), "q\"'<&>", {"data-x": 'a"b'}),
+    (forms.Select(choices=CHOICES), "no such value", {"aria-describedby": "id_x_error"}),
+    (forms.Select(choices=CHOICES, attrs={"class": "wide"}), "", {"id": "id_x"}),
+    (forms.Select(choices=GROUPED), "pear", {"id": "id_g"}),
+    (forms.Select(choices=[]), None, {}),
+    (forms.SelectMultiple(choices=CHOICES), ["a", 3], {"id": "id_m"}),
+    (forms.NullBooleanSelect(), True, {"id": "id_n"}),
+]
+
+
+@pytest.mark.parametrize(("widget", "value", "attrs"), CASES)
+def test_direct_select_prints_what_djangos_jinja2_select_template_prints(widget, value, attrs):
+    direct = widget.render("field", value, attrs=attrs, renderer=WidgetRenderer())
+    templated = widget.render("field", value, attrs=attrs, renderer=Jinja2())
+    assert direct == templated
+
+
+def test_a_select_whose_options_have_their_own_template_goes_through_the_templates():
+    class Custom(forms.Select):
+        option_template_name = "django/forms/widgets/input_option.html"
+
+    widget = Custom(choices=[("a", "A")])
+    html = widget.render("field", "a", renderer=WidgetRenderer())
+    assert html == widget.render("field", "a", renderer=Jinja2())
+    assert "<option" not in html
+
+
+def test_a_bound_filter_field_with_an_error_renders_as_before():
+    class Filters(forms.Form):
+        service = forms.TypedChoiceField(choices=CHOICES, coerce=str, required=False)
+
+    form = Filters({"service": "missing"}, renderer=WidgetRenderer())
+    direct = str(form["service"])
+    form_templated = Filters({"service": "missing"}, renderer=Jinja2())
+    assert direct == str(form_templated["service"])
+    assert 'aria-invalid="true"' in direct
