@@ -179,6 +179,37 @@ def test_countdown_markup_carries_translated_words_for_the_script(client, org):
     assert 'data-breached-text="Breached"' in body
 
 
+def test_countdown_titles_one_deadline_in_each_viewers_time_zone():
+    deadline = datetime(2026, 1, 12, 13, 0, tzinfo=UTC)
+    now = deadline - timedelta(hours=1)
+    with timezone.override(ZoneInfo("Europe/Berlin")):
+        berlin = countdown(deadline, now)
+    with timezone.override(ZoneInfo("America/New_York")):
+        new_york = countdown(deadline, now)
+    assert 'title="Mon 12 Jan 2026, 14:00 CET"' in berlin
+    assert 'title="Mon 12 Jan 2026, 08:00 EST"' in new_york
+
+
+def test_countdown_words_follow_the_clock_for_the_same_deadline():
+    deadline = datetime(2026, 1, 12, 13, 0, tzinfo=UTC)
+    assert "due in 1 h 1 min</time>" in countdown(deadline, deadline - timedelta(minutes=61))
+    assert "due in less than a minute</time>" in countdown(
+        deadline, deadline - timedelta(seconds=5)
+    )
+    late = countdown(deadline, deadline + timedelta(days=2, hours=3, seconds=1))
+    assert "overdue by 2 d 3 h</time>" in late
+    assert 'class="countdown overdue"' in late
+
+
+def test_countdown_escapes_a_plain_label_and_keeps_a_safe_one():
+    from django.utils.safestring import mark_safe
+
+    deadline = datetime(2026, 1, 12, 13, 0, tzinfo=UTC)
+    now = deadline - timedelta(hours=1)
+    assert "&lt;b&gt;first&lt;/b&gt; <time" in countdown(deadline, now, "<b>first</b>")
+    assert "<b>first</b> <time" in countdown(deadline, now, mark_safe("<b>first</b>"))
+
+
 def test_ticket_page_shows_each_clock_with_target_used_and_deadline(client, org):
     with time_machine.travel(MONDAY_10, tick=False):
         ticket = file(org)
