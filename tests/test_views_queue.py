@@ -331,12 +331,26 @@ def test_queue_runs_a_fixed_number_of_queries(client, org, query):
     assert few == many
 
 
+def test_queue_heading_names_the_agents_departments_and_the_filter_offers_active_customers(
+    client, org
+):
+    archive = factories.DepartmentFactory(name="Archive", code="ARC", active=False)
+    factories.MembershipFactory(user=org.it_agent, department=archive)
+    client.force_login(org.it_agent)
+    body = client.get(reverse("queue")).content.decode()
+    assert '<p class="meta">Archive, IT</p>' in body
+    choices = body[body.index('name="customer_department"') :]
+    choices = choices[: choices.index("</select>")]
+    assert f'value="{org.finance.pk}">Finance</option>' in choices
+    assert "Archive" not in choices
+
+
 def test_queue_query_budget(client, org, django_assert_max_num_queries):
     for i in range(30):
         file(org, f"T{i}")
     client.force_login(org.it_agent)
     client.get(reverse("queue"))
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(9):
         client.get(reverse("queue") + "?sla=at_risk")
 
 

@@ -478,8 +478,9 @@ def ticket_filter(
 
 
 def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
-    """The supplier-department queue of `user` (all departments for an admin), filtered."""
-    queryset = ticket_list(user=user)
+    """The supplier-department queue of `user` (all departments for an admin), filtered; rows
+    without related objects, for the values the tables read (tickets/table_rows.py)."""
+    queryset = ticket_rows(user=user)
     if not permissions.is_admin(user):
         queryset = queryset.filter(
             supplier_department_id__in=permissions.agent_department_ids(user)
@@ -488,8 +489,9 @@ def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
 
 
 def ticket_requested_by(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
-    """Requests `user` filed ("mine") or watches ("watching"), filtered."""
-    queryset = ticket_list(user=user)
+    """Requests `user` filed ("mine") or watches ("watching"), filtered; rows without related
+    objects, as ticket_queue."""
+    queryset = ticket_rows(user=user)
     if filters.get("scope") == "watching":
         queryset = queryset.filter(watchers=user)
     else:
