@@ -32,6 +32,21 @@ def _explain(sql: str) -> tuple[float, str]:
     return total, "\n".join(lines)
 
 
+def _readable(sql: str) -> tuple[str, str] | None:
+    """(what to EXPLAIN, what to show) for a captured read: a SELECT as it is; a statement
+    prepared on the server (servicedesk/prepared.py) as `EXECUTE name(values)`, shown with the
+    statement PostgreSQL holds under that name. None for writes."""
+    if sql.startswith("PREPARE "):
+        sql = sql[sql.index("; EXECUTE ") + 2 :]
+    if sql.startswith("EXECUTE "):
+        name = sql[len("EXECUTE ") : sql.index("(")]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
+            row = cursor.fetchone()
+        return (sql, f"{row[0]}\n-- {sql}") if row else None
+    return (sql, sql) if sql.lstrip().upper().startswith("SELECT") else None
+
+
 def _captured(workload) -> list[str]:
     client, headers = signed_in(workload)
     sql = []
@@ -58,12 +73,16 @@ def plans(*, write: bool = True) -> None:
             continue
         timed = []
         seen = set()
-        for sql in _captured(workload):
+        for captured in _captured(workload):
+            readable = _readable(captured)
+            if readable is None:
+                continue
+            explained, sql = readable
             key = re.sub(r"\d+", "N", sql)
-            if not sql.lstrip().upper().startswith("SELECT") or key in seen:
+            if key in seen:
                 continue
             seen.add(key)
-            ms, plan = _explain(sql)
+            ms, plan = _explain(explained)
             timed.append((ms, sql, plan))
         timed.sort(key=lambda item: -item[0])
         total = sum(ms for ms, _, _ in timed)

@@ -12,10 +12,17 @@ type raises the same ValueError/TypeError) and compiles that one lookup (so its 
 prepared, and an integer out of the column's range finds nothing, exactly as Django does);
 the rows become objects the way Django's ModelIterable makes them (from_db plus the
 select_related populators).
+
+On PostgreSQL the statements are also prepared on the server (`ServerStatement`): planning
+the ticket page's six-table join took 0.8-1.8 ms of the database's CPU against 0.1-0.2 ms to
+run it, on every request; a prepared statement is planned once per connection (PostgreSQL
+keeps a generic plan after five executions when it costs no more than the custom ones).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 
 from django.core.exceptions import EmptyResultSet
@@ -24,6 +31,58 @@ from django.db.models import QuerySet
 from django.db.models.lookups import Exact
 from django.db.models.query import get_related_populators
 from django.db.models.utils import create_namedtuple_class
+
+# Process-wide: each ServerStatement has an id, each PREPARE a name never used before.
+_statement_ids = itertools.count(1)
+_prepare_names = itertools.count(1)
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+def _plain_int(value) -> bool:
+    """An int any integer column takes: a prepared statement's parameter has its column's
+    type, where Django's SQL compares a larger number as numeric (and finds nothing)."""
+    return type(value) is int and -(2**31) < value < 2**31
+
+
+class ServerStatement:
+    """One compiled statement, run as a server-side prepared statement on PostgreSQL.
+
+    PREPARE lasts as long as the database session and, once it succeeded, whatever happens
+    to the transaction it ran in; so the names prepared are kept per raw connection (a new
+    connection prepares again). The first run sends PREPARE and EXECUTE in one round trip
+    under a name never used before: if that fails, nothing is recorded and the next run
+    prepares afresh under another name, whether or not the PREPARE itself had succeeded.
+    Elsewhere (SQLite) it runs the SQL as it is.
+    """
+
+    def __init__(self, sql: str):
+        self.sql = sql
+        self.id = next(_statement_ids)
+        numbers = itertools.count(1)
+        # Django writes parameters as %s and a literal % as %%; psycopg2 still reads the
+        # PREPARE part (it interpolates the EXECUTE's values), so %% stays as it is.
+        self.server_sql = _PLACEHOLDER.sub(
+            lambda match: "%%" if match.group() == "%%" else f"${next(numbers)}", sql
+        )
+
+    def execute(self, cursor, connection, params: list) -> None:
+        if connection.vendor != "postgresql" or not params:
+            cursor.execute(self.sql, params)
+            return
+        raw = connection.connection
+        state = getattr(connection, "_servicedesk_prepared", None)
+        if state is None or state[0] is not raw:
+            state = (raw, {})
+            connection._servicedesk_prepared = state
+        prepared = state[1]
+        values = ", ".join(["%s"] * len(params))
+        name = prepared.get(self.id)
+        if name is not None:
+            cursor.execute(f"EXECUTE {name}({values})", params)
+            return
+        name = f"servicedesk_{self.id}_{next(_prepare_names)}"
+        cursor.execute(f"PREPARE {name} AS {self.server_sql}; EXECUTE {name}({values})", params)
+        prepared[self.id] = name
 
 
 class PreparedGet:
@@ -37,7 +96,7 @@ class PreparedGet:
         self.queryset = queryset
         self.field = field
         self._lock = threading.Lock()
-        # Per database alias: the SQL, the compiler that made it (its column map, converters
+        # Per database alias: the statement, the compiler that made it (its column map, converters
         # and lookup compilation only read the connection's settings, so other threads' use
         # of it is safe) and the lookup class it was compiled for.
         self._compiled: dict[str, tuple] = {}
@@ -58,7 +117,7 @@ class PreparedGet:
                 compiled = self._compile(queryset, connection)
             except EmptyResultSet:  # e.g. an integer out of the column's range
                 return queryset.get()
-        sql, compiler, lookup_type, rows_to_objects = compiled
+        statement, compiler, lookup_type, rows_to_objects = compiled
         if type(lookup) is not lookup_type:
             return queryset.get()
         try:
@@ -68,7 +127,7 @@ class PreparedGet:
                 f"{model._meta.object_name} matching query does not exist."
             ) from None
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            statement.execute(cursor, connection, list(params))
             rows = cursor.fetchmany(2)
         if not rows:
             raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
@@ -86,7 +145,12 @@ class PreparedGet:
         # The filter's lookup must be the statement's only parameters, for them to be swapped.
         if list(params) != list(lookup_params):
             raise ValueError("PreparedGet: the lookup is not the query's only parameter")
-        compiled = (sql, compiler, type(lookup), _RowsToObjects(compiler, queryset.db))
+        compiled = (
+            ServerStatement(sql),
+            compiler,
+            type(lookup),
+            _RowsToObjects(compiler, queryset.db),
+        )
         with self._lock:
             self._compiled[queryset.db] = compiled
         return compiled
@@ -114,23 +178,24 @@ class PreparedQuery:
         self.queryset = queryset
         self.fields = fields
         self._lock = threading.Lock()
-        # Per database alias: (sql, constant params, {param position: value index}, rows to
-        # objects).
+        # Per database alias: (statement, constant params, {param position: value index}, rows
+        # to objects).
         self._compiled: dict[str, tuple] = {}
 
     def _filtered(self, values) -> QuerySet:
         return self.queryset.filter(**dict(zip(self.fields, values, strict=True)))
 
     def list(self, *values) -> list:
-        if any(type(value) is not int for value in values):
+        if any(not _plain_int(value) for value in values):
             return list(self._filtered(values))
         db = self.queryset.db
-        sql, constants, slots, rows_to_objects = self._compiled.get(db) or self._compile(db)
+        statement, constants, slots, rows_to_objects = self._compiled.get(db) or self._compile(db)
         params = list(constants)
         for position, index in slots.items():
             params[position] = values[index]
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, params)
+        connection = connections[db]
+        with connection.cursor() as cursor:
+            statement.execute(cursor, connection, params)
             rows = cursor.fetchall()
         return rows_to_objects.build(rows) if rows else []
 
@@ -151,7 +216,7 @@ class PreparedQuery:
                     raise ValueError("PreparedQuery: the probe values moved between compiles")
         if sql != other_sql or sorted(slots.values()) != list(range(len(self.fields))):
             raise ValueError("PreparedQuery: each value must be one parameter of the statement")
-        compiled = (sql, first, slots, _RowsToObjects(compiler, db))
+        compiled = (ServerStatement(sql), first, slots, _RowsToObjects(compiler, db))
         with self._lock:
             self._compiled[db] = compiled
         return compiled
@@ -204,16 +269,17 @@ class PreparedByIds:
         self.field = field
         self.row_class = create_namedtuple_class(*columns)
         self._lock = threading.Lock()
-        self._compiled: dict[str, tuple] = {}  # per database alias: (sql, compiler)
+        self._compiled: dict[str, tuple] = {}  # per database alias: (statement, compiler)
 
     def rows(self, ids: list[int]) -> list:
         db = self.queryset.db
-        if connections[db].vendor != "postgresql":
+        if connections[db].vendor != "postgresql" or not all(map(_plain_int, ids)):
             # ANY(array) is PostgreSQL's; the embedded SQLite mode takes Django's IN (…).
             return list(self.queryset.filter(**{f"{self.field}__in": ids}))
-        sql, compiler = self._compiled.get(db) or self._compile(db)
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, [ids])
+        statement, compiler = self._compiled.get(db) or self._compile(db)
+        connection = connections[db]
+        with connection.cursor() as cursor:
+            statement.execute(cursor, connection, [list(ids)])
             fetched = cursor.fetchall()
         # Through the compiler for the database converters values_list() would apply.
         return [self.row_class(*row) for row in compiler.results_iter(results=[fetched])]
@@ -228,7 +294,7 @@ class PreparedByIds:
         only_the_ids = list(params) == list(in_params) == [self._PROBE]
         if not only_the_ids or sql.count(in_sql) != 1:
             raise ValueError("PreparedByIds: the ids must be the statement's only parameter")
-        compiled = (sql.replace(in_sql, f"{column_sql} = ANY(%s)"), compiler)
+        compiled = (ServerStatement(sql.replace(in_sql, f"{column_sql} = ANY(%s)")), compiler)
         with self._lock:
             self._compiled[db] = compiled
         return compiled

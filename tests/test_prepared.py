@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from rest_framework.authtoken.models import Token
 
@@ -156,3 +158,97 @@ def test_a_filter_on_prefetched_rows_still_reads_only_the_instances_own(org):
     assert list(ticket.comments.filter(internal=False)) == list(
         ticket.comments.model.objects.filter(ticket=ticket, internal=False)
     )
+
+
+# --- Server-side prepared statements (PostgreSQL) ---------------------------------------------
+
+
+def _prepared_on_server() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_a_prepared_read_is_planned_once_then_executed_by_name(org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import Comment
+
+    ticket = _ticket_with_conversation(org)
+    prepared = PreparedQuery(Comment.objects.order_by("pk"), "ticket_id")
+    expected = list(Comment.objects.filter(ticket_id=ticket.pk).order_by("pk"))
+    with CaptureQueriesContext(connection) as first:
+        assert prepared.list(ticket.pk) == expected
+    with CaptureQueriesContext(connection) as second:
+        assert prepared.list(ticket.pk) == expected
+    assert first.captured_queries[0]["sql"].startswith("PREPARE servicedesk_")
+    assert second.captured_queries[0]["sql"].startswith("EXECUTE servicedesk_")
+    assert any('"tickets_comment"."ticket_id" = $1' in sql for sql in _prepared_on_server())
+
+
+@pytest.mark.django_db
+def test_a_statement_keeps_a_literal_percent_and_numbers_its_parameters():
+    from django.db import connection
+
+    from servicedesk.prepared import ServerStatement
+
+    statement = ServerStatement("SELECT %s::int + %s::int, '100%%', %s::text")
+    assert statement.server_sql == "SELECT $1::int + $2::int, '100%%', $3::text"
+    for _ in range(2):  # prepared, then executed by name
+        with connection.cursor() as cursor:
+            statement.execute(cursor, connection, [2, 3, "50%"])
+            assert cursor.fetchone() == (5, "100%", "50%")
+
+
+def _run(statement, value):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        statement.execute(cursor, connection, [value])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_first_run_in_an_aborted_transaction_leaves_nothing_behind():
+    from django.db import DatabaseError, connection, transaction
+
+    from servicedesk.prepared import ServerStatement
+
+    statement = ServerStatement("SELECT %s::int * 2")
+    with transaction.atomic(), connection.cursor() as cursor:
+        with contextlib.suppress(DatabaseError):
+            cursor.execute("SELECT 1/0")
+        with pytest.raises(DatabaseError):
+            statement.execute(cursor, connection, [21])
+        transaction.set_rollback(True)
+    assert _run(statement, 21) == 42
+    assert _run(statement, 4) == 8
+
+
+@pytest.mark.django_db
+def test_a_first_run_whose_execute_fails_prepares_again_under_another_name():
+    from django.db import DatabaseError, transaction
+
+    from servicedesk.prepared import ServerStatement
+
+    statement = ServerStatement("SELECT 10 / %s::int")
+    # PREPARE succeeds (and outlives the rollback), then EXECUTE divides by zero.
+    with pytest.raises(DatabaseError), transaction.atomic():
+        _run(statement, 0)
+    assert _run(statement, 5) == 2
+    assert _run(statement, 2) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_its_statements_again(org):
+    from django.db import connection
+
+    prepared = PreparedGet(Service.objects.select_related(*SERVICE_FILING_RELATED), "pk")
+    assert prepared.get(org.service.pk).name == org.service.name
+    connection.close()
+    assert not any("departments_service" in sql for sql in _prepared_on_server())
+    assert prepared.get(org.service.pk).name == org.service.name
+    assert any("departments_service" in sql for sql in _prepared_on_server())
