@@ -468,8 +468,12 @@ def _settle_database() -> None:
 
 
 def _label(count: int) -> str:
+    """The history size a section is filed under: creates during runs add a few thousand
+    tickets, which must not start a section of their own (100k stays 100k)."""
     if count >= 900_000:
         return "1m"
+    if count >= 90_000:
+        return "100k"
     return f"{round(count / 1000)}k"
 
 

@@ -14,7 +14,7 @@ import re
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench.http import _fix_paths, _ticket_count, build_workloads, signed_in
+from bench.http import _fix_paths, _label, _ticket_count, build_workloads, signed_in
 from bench.results import replace_section
 
 TOP = 2
@@ -97,5 +97,5 @@ def plans(*, write: bool = True) -> None:
             sections += ["", f"{ms:.2f} ms:", "", "```sql", short, "```", "", "```", plan, "```"]
         print(json.dumps({workload.name: [round(ms, 2) for ms, _, _ in timed[:TOP]]}))
     if write:
-        label = "1m" if tickets >= 900_000 else f"{round(tickets / 1000)}k"
+        label = _label(tickets)
         replace_section(f"plans_{label}", "\n".join(sections))
