@@ -5,6 +5,7 @@
     python -m bench run [--duration 10] [--only queue,ticket]   # gunicorn + wrk, RESULTS.md
     python -m bench plans                           # EXPLAIN ANALYZE of the hot queries
     python -m bench all --tickets 100000            # seed, run, plans
+    python -m bench ab --base <commit> [--only queue,ticket] [--rounds 3]   # before/after, paired
 
 Defaults: DATABASE_URL=postgres://postgres@127.0.0.1:5432/sd_bench,
 REDIS_URL=redis://127.0.0.1:6379/8 (set them to use another database). The database is kept
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     p = sub.add_parser("plans")
     p.add_argument("--no-write", action="store_true")
+    p = sub.add_parser("ab", help="a commit against the working tree, alternating runs")
+    p.add_argument("--base", required=True, help="the commit to compare against")
+    p.add_argument("--only", default="", help="comma-separated workload names")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     args = parser.parse_args(argv)
 
     _ensure_database()
@@ -94,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             only={w for w in args.only.split(",") if w},
             label=args.label,
             write=not args.no_write,
+        )
+    if args.command == "ab":
+        from bench.ab import ab
+
+        ab(
+            base=args.base,
+            only={w for w in args.only.split(",") if w},
+            rounds=args.rounds,
+            duration=args.duration,
         )
     if args.command in ("plans", "all"):
         from bench.plans import plans
