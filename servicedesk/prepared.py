@@ -25,6 +25,7 @@ import itertools
 import re
 import threading
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
@@ -52,7 +53,8 @@ class ServerStatement:
     connection prepares again). The first run sends PREPARE and EXECUTE in one round trip
     under a name never used before: if that fails, nothing is recorded and the next run
     prepares afresh under another name, whether or not the PREPARE itself had succeeded.
-    Elsewhere (SQLite) it runs the SQL as it is.
+    Elsewhere (SQLite), or with settings.SERVER_PREPARED_STATEMENTS off (a transaction-mode
+    pooler), it runs the SQL as it is.
     """
 
     def __init__(self, sql: str):
@@ -66,7 +68,11 @@ class ServerStatement:
         )
 
     def execute(self, cursor, connection, params: list) -> None:
-        if connection.vendor != "postgresql" or not params:
+        if (
+            connection.vendor != "postgresql"
+            or not params
+            or not settings.SERVER_PREPARED_STATEMENTS
+        ):
             cursor.execute(self.sql, params)
             return
         raw = connection.connection

@@ -121,8 +121,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # QuerySet.iterator() (form choice fields use it) would DECLARE a cursor and fetch in
     # extra round trips; our result sets are page-sized, and this also keeps PgBouncer's
-    # transaction pooling possible.
+    # transaction pooling possible (with DATABASE_PREPARED_STATEMENTS=false, below).
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The hot reads of servicedesk/prepared.py are PREPAREd once per PostgreSQL connection; a pooler
+# that hands a client a different server connection per transaction (PgBouncer in transaction
+# mode) needs this off.
+SERVER_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "departments.User"

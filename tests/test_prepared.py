@@ -189,6 +189,21 @@ def test_a_prepared_read_is_planned_once_then_executed_by_name(org):
     assert any('"tickets_comment"."ticket_id" = $1' in sql for sql in _prepared_on_server())
 
 
+def test_prepared_reads_run_as_plain_sql_when_server_statements_are_off(org, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import Comment
+
+    settings.SERVER_PREPARED_STATEMENTS = False
+    ticket = _ticket_with_conversation(org)
+    prepared = PreparedQuery(Comment.objects.order_by("pk"), "ticket_id")
+    expected = list(Comment.objects.filter(ticket_id=ticket.pk).order_by("pk"))
+    with CaptureQueriesContext(connection) as captured:
+        assert prepared.list(ticket.pk) == expected
+    assert captured.captured_queries[0]["sql"].startswith("SELECT")
+
+
 @pytest.mark.django_db
 def test_a_statement_keeps_a_literal_percent_and_numbers_its_parameters():
     from django.db import connection
