@@ -220,8 +220,9 @@ def test_cursor_pages_are_the_same_forwards_and_backwards(org, tickets, read_at,
 
 
 def test_the_list_keeps_its_query_count(org, tickets, read_at, django_assert_max_num_queries):
-    # The view itself (the token and memberships are read before it): the page, the count,
-    # clocks with their calendars' freshness keys, escalations, and ladders.
+    # The view itself (the token and memberships are read before it): the page's ids and then
+    # their columns, the count, clocks with their calendars' freshness keys, and escalations
+    # (ladders come from the version content cache).
     with django_assert_max_num_queries(5):
         _get(rows_list, org.admin, "/api/v1/tickets/")
 

@@ -13,6 +13,28 @@ from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from servicedesk.prepared import PreparedByIds
+
+
+def _values_by_id(model, columns: list[str], ids: list[int]) -> list[dict]:
+    """`values(*columns)` dicts of the rows with these ids, in their order. A page's ids come
+    from the filtered, ordered query alone; its columns, whose joins cost PostgreSQL more to
+    plan (~1.7 ms for the ticket list) than to run, by SQL prepared once per connection."""
+    if not ids:
+        return []
+    columns = tuple(dict.fromkeys(columns))
+    reader = _READERS.get((model, columns))
+    if reader is None:
+        reader = _READERS.setdefault(
+            (model, columns), PreparedByIds(model._default_manager.all(), "pk", columns)
+        )
+    by_id = {row.pk: row._asdict() for row in reader.rows(ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+# (model, columns) -> the PreparedByIds reading them; a handful per process.
+_READERS: dict[tuple, PreparedByIds] = {}
+
 
 class StandardPagination(PageNumberPagination):
     page_size = 50
@@ -108,9 +130,11 @@ class CappedKeysetPagination(BasePagination):
                 Q(**{f"{self.field.name}__{op}": value})
                 | Q(**{self.field.name: value, f"pk__{op}": cursor[2]})
             )
-        if columns is not None:
-            rows = rows.values(*dict.fromkeys([*columns, "pk", self.field.attname]))
-        rows = list(rows[: size + 1])
+        if columns is None:
+            rows = list(rows[: size + 1])
+        else:
+            ids = list(rows.values_list("pk", flat=True)[: size + 1])
+            rows = _values_by_id(queryset.model, [*columns, "pk", self.field.attname], ids)
         more = len(rows) > size
         rows = rows[:size]
         if backwards:
