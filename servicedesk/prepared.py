@@ -84,7 +84,13 @@ class ServerStatement:
         values = ", ".join(["%s"] * len(params))
         name = prepared.get(self.id)
         if name is not None:
-            cursor.execute(f"EXECUTE {name}({values})", params)
+            try:
+                cursor.execute(f"EXECUTE {name}({values})", params)
+            except Exception:
+                # Whatever failed (a statement a migration made stale: "cached plan must not
+                # change result type"), the next run prepares afresh under a new name.
+                del prepared[self.id]
+                raise
             return
         name = f"servicedesk_{self.id}_{next(_prepare_names)}"
         cursor.execute(f"PREPARE {name} AS {self.server_sql}; EXECUTE {name}({values})", params)

@@ -32,3 +32,33 @@ def test_cursor_with_a_value_of_the_wrong_type_answers_404(client, org, ordering
         HTTP_AUTHORIZATION=f"Token {token.key}",
     )
     assert response.status_code == 404
+
+
+def test_the_next_cursor_keeps_the_sort_value_the_page_was_ordered_by(client, org, monkeypatch):
+    """The page's ids and sort values are read before its columns: a ticket updated in between
+    (here, by the patched column read) neither moves the cursor nor repeats rows on the next
+    page."""
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from servicedesk.api import pagination
+    from tickets import services
+    from tickets.models import Ticket
+
+    for n in range(5):
+        services.ticket_create(requester=org.employee, service=org.service, title=f"T{n}")
+    token = Token.objects.create(user=org.admin)
+    read_columns = pagination._values_by_id
+
+    def update_then_read(model, columns, ids):
+        # The page's last row (page_size=2) is updated after the ids were read.
+        Ticket.objects.filter(pk=ids[1]).update(updated_at=timezone.now())
+        return read_columns(model, columns, ids)
+
+    monkeypatch.setattr(pagination, "_values_by_id", update_then_read)
+    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    first = client.get("/api/v1/tickets/?ordering=-updated_at&page_size=2", **headers).json()
+    monkeypatch.setattr(pagination, "_values_by_id", read_columns)
+    second = client.get(first["next"], **headers).json()
+    seen = [row["reference"] for row in first["results"] + second["results"]]
+    assert len(seen) == len(set(seen)) == 4

@@ -257,6 +257,22 @@ def test_a_first_run_whose_execute_fails_prepares_again_under_another_name():
     assert _run(statement, 2) == 5
 
 
+@pytest.mark.django_db
+def test_a_statement_whose_execute_by_name_fails_is_prepared_again():
+    from django.db import DatabaseError, connection, transaction
+
+    from servicedesk.prepared import ServerStatement
+
+    statement = ServerStatement("SELECT %s::int + 1")
+    assert _run(statement, 1) == 2
+    name = connection._servicedesk_prepared[1][statement.id]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {name}")  # as if a migration had made it unusable
+    with pytest.raises(DatabaseError), transaction.atomic():
+        _run(statement, 1)
+    assert _run(statement, 2) == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_new_connection_prepares_its_statements_again(org):
     from django.db import connection

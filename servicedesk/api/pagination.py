@@ -131,18 +131,30 @@ class CappedKeysetPagination(BasePagination):
                 | Q(**{self.field.name: value, f"pk__{op}": cursor[2]})
             )
         if columns is None:
-            rows = list(rows[: size + 1])
+            keys = list(rows[: size + 1])
         else:
-            ids = list(rows.values_list("pk", flat=True)[: size + 1])
-            rows = _values_by_id(queryset.model, [*columns, "pk", self.field.attname], ids)
-        more = len(rows) > size
-        rows = rows[:size]
+            # The page's order, whether there is more and the cursors all come from this one
+            # read of the ids and sort values; the columns are read by id after it.
+            attname = self.field.attname
+            keys = [
+                {"pk": pk, attname: value}
+                for pk, value in rows.values_list("pk", attname)[: size + 1]
+            ]
+        more = len(keys) > size
+        keys = keys[:size]
         if backwards:
-            rows.reverse()
+            keys.reverse()
             self.has_next, self.has_previous = True, more
         else:
             self.has_next, self.has_previous = more, cursor is not None
-        self.rows = rows
+        self.rows = keys
+        rows = (
+            keys
+            if columns is None
+            else _values_by_id(
+                queryset.model, [*columns, "pk", self.field.attname], [key["pk"] for key in keys]
+            )
+        )
         counted = queryset.order_by()[: self.count_cap + 1].count()
         self.count_capped = counted > self.count_cap
         self.count = min(counted, self.count_cap)
