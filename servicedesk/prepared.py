@@ -278,6 +278,7 @@ class PreparedByIds:
 
     def __init__(self, queryset: QuerySet, field: str, columns: tuple[str, ...]):
         self.queryset = queryset.values_list(*columns, named=True)
+        self.columns = columns
         self.field = field
         self.row_class = create_namedtuple_class(*columns)
         self._lock = threading.Lock()
@@ -295,6 +296,16 @@ class PreparedByIds:
             fetched = cursor.fetchall()
         # Through the compiler for the database converters values_list() would apply.
         return [self.row_class(*row) for row in compiler.results_iter(results=[fetched])]
+
+    def rows_in_order(self, ids: list[int]) -> list:
+        """The rows of these ids in the order of `ids` (a page read in two steps: its ids, then
+        its columns); an id with no row is left out. `pk` must be the first column."""
+        if self.columns[0] != "pk":
+            raise ValueError("rows_in_order needs 'pk' as the first column")
+        if not ids:
+            return []
+        by_id = {row[0]: row for row in self.rows(ids)}
+        return [by_id[pk] for pk in ids if pk in by_id]
 
     def _compile(self, db: str) -> tuple:
         queryset = self.queryset.filter(**{f"{self.field}__in": [self._PROBE]})

@@ -283,3 +283,17 @@ def test_a_new_connection_prepares_its_statements_again(org):
     assert not any("departments_service" in sql for sql in _prepared_on_server())
     assert prepared.get(org.service.pk).name == org.service.name
     assert any("departments_service" in sql for sql in _prepared_on_server())
+
+
+def test_rows_in_order_follow_the_ids_and_leave_out_ids_without_a_row(org):
+    from servicedesk.prepared import PreparedByIds
+    from tickets.models import Comment
+
+    ticket = _ticket_with_conversation(org)
+    ids = list(Comment.objects.filter(ticket=ticket).order_by("-pk").values_list("pk", flat=True))
+    reader = PreparedByIds(Comment.objects.all(), "pk", ("pk", "body"))
+    rows = reader.rows_in_order([ids[1], 10**9, ids[0], ids[2]])
+    assert [row.pk for row in rows] == [ids[1], ids[0], ids[2]]
+    assert reader.rows_in_order([]) == []
+    with pytest.raises(ValueError, match="first column"):
+        PreparedByIds(Comment.objects.all(), "pk", ("body", "pk")).rows_in_order(ids)

@@ -69,8 +69,7 @@ def row_values(queryset: QuerySet) -> list[tuple]:
     """The tickets of `queryset` (filtered, ordered, sliced to a page) in its order, as the
     value tuples `table_rows` takes."""
     ids = list(queryset.select_related(None).prefetch_related(None).values_list("pk", flat=True))
-    by_id = {row[0]: row for row in _columns_by_id.rows(ids)} if ids else {}
-    return [by_id[pk] for pk in ids if pk in by_id]
+    return _columns_by_id.rows_in_order(ids)
 
 
 def display_name(username: str, first_name: str, last_name: str) -> str:
