@@ -11,55 +11,13 @@ It prints each run and the mean of each side, and writes nothing.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from bench import http
 
 BASE_PORT = http.PORT + 1
-
-
-def _serve(root: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        DEBUG="0",
-        AXES_ENABLED="0",
-        PYTHONUNBUFFERED="1",
-        API_THROTTLE_USER="10000000/min",
-        PYTHONPATH=str(root),
-    )
-    env.pop("DJANGO_ENV", None)
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "servicedesk.wsgi",
-            "--workers",
-            os.environ.get("BENCH_WORKERS", "2"),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=root,
-        env=env,
-        start_new_session=True,
-    )
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return server
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.2)
-    http.stop_server(server)
-    raise RuntimeError(f"gunicorn on port {port} did not come up")
 
 
 def ab(*, base: str, only: set[str], rounds: int = 3, duration: int = 6) -> dict:
@@ -74,7 +32,10 @@ def ab(*, base: str, only: set[str], rounds: int = 3, duration: int = 6) -> dict
     )
     servers = {}
     try:
-        servers = {"new": _serve(root, http.PORT), "base": _serve(worktree, BASE_PORT)}
+        servers = {
+            "new": http.start_server(root, http.PORT),
+            "base": http.start_server(worktree, BASE_PORT),
+        }
         ports = {"new": http.PORT, "base": BASE_PORT}
         workloads = [w for w in http.build_workloads() if not only or w.name in only]
         headers: dict[tuple[str, str], tuple[str, str]] = {}
@@ -95,9 +56,9 @@ def ab(*, base: str, only: set[str], rounds: int = 3, duration: int = 6) -> dict
             for round_ in range(rounds):
                 order = ("base", "new") if round_ % 2 == 0 else ("new", "base")
                 for side in order:
-                    http.BASE = f"http://127.0.0.1:{ports[side]}"
-                    http.run_wrk(workload, headers[key], 2)  # warm-up
-                    result = http.run_wrk(workload, headers[key], duration)
+                    url = f"http://127.0.0.1:{ports[side]}"
+                    http.run_wrk(workload, headers[key], 2, url)  # warm-up
+                    result = http.run_wrk(workload, headers[key], duration, url)
                     results.setdefault((workload.name, side), []).append(result)
                     print(
                         f"{workload.name} {side}: {result['rps']:.1f} req/s, "
@@ -121,10 +82,8 @@ def ab(*, base: str, only: set[str], rounds: int = 3, duration: int = 6) -> dict
             )
         return results
     finally:
-        http.BASE = f"http://127.0.0.1:{http.PORT}"
         for server in servers.values():
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
+            http.stop_server(server)
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(worktree)], cwd=root, check=False
         )

@@ -306,12 +306,15 @@ def cpu_per_request(workload: Workload, samples: int = 40) -> float:
 # --- the server and wrk ----------------------------------------------------------------------
 
 
-def start_server() -> subprocess.Popen:
+def start_server(root: Path = REPO_ROOT, port: int = PORT) -> subprocess.Popen:
+    """gunicorn serving the checkout at `root` (bench ab serves a second one beside this)."""
     env = dict(os.environ)
     # One token drives hundreds of requests a second here: the per-person API throttle (6000/min
     # by default, a product policy) still runs and costs what it costs, with a limit wrk never
     # reaches.
     env.update(DEBUG="0", AXES_ENABLED="0", PYTHONUNBUFFERED="1", API_THROTTLE_USER="10000000/min")
+    # Ahead of the editable install, which maps the packages to this repository.
+    env["PYTHONPATH"] = str(root)
     env.pop("DJANGO_ENV", None)
     server = subprocess.Popen(
         [
@@ -323,22 +326,22 @@ def start_server() -> subprocess.Popen:
             "--worker-class",
             "sync",
             "--bind",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "--log-level",
             "warning",
         ],
-        cwd=REPO_ROOT,
+        cwd=root,
         env=env,
         start_new_session=True,
     )
     for _ in range(100):
         try:
-            with urllib.request.urlopen(f"{BASE}/healthz", timeout=2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
                 return server
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError("gunicorn did not come up")
+    raise RuntimeError(f"gunicorn on port {port} did not come up")
 
 
 def stop_server(server: subprocess.Popen) -> None:
@@ -404,7 +407,7 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def run_wrk(workload: Workload, header: tuple[str, str], duration: int) -> dict:
+def run_wrk(workload: Workload, header: tuple[str, str], duration: int, base: str = BASE) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(workload, header))
     command = [
@@ -417,7 +420,7 @@ def run_wrk(workload: Workload, header: tuple[str, str], duration: int) -> dict:
         "--latency",
         "-s",
         script.name,
-        BASE,
+        base,
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
@@ -431,7 +434,7 @@ def run_wrk(workload: Workload, header: tuple[str, str], duration: int) -> dict:
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if bad:
         result["errors"] = int(bad.group(1))
-    result["command"] = " ".join(command[:-3]) + " <script> " + BASE
+    result["command"] = " ".join(command[:-3]) + " <script> " + base
     return result
 
 
