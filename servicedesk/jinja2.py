@@ -67,6 +67,7 @@ def environment(**options) -> Environment:
         priority_badge=tags.priority_badge,
         event_sentence=tags.event_sentence,
         attachment_url=tags.attachment_url,
+        notification_bell=tags.notification_bell,
     )
     env.filters.update(
         date=_date,

@@ -20,8 +20,15 @@ from departments.models import Priority
 from slas.selectors import clock_state
 from tickets.markdown import render_markdown
 from tickets.models import Event, Status
+from tickets.notifications import unread_count
 
 register = template.Library()
+
+_BELL_ICON = mark_safe(  # noqa: S308 - a constant
+    '<svg aria-hidden="true" focusable="false" width="18" height="18" viewBox="0 0 24 24">'
+    '<path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7'
+    ' 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>'
+)
 
 
 def per_language(build):
@@ -330,3 +337,22 @@ def sla_state(clock):
 def has_preview(bound_field) -> bool:
     """Markdown fields get a Preview button (their widget carries data-preview)."""
     return bool(bound_field.field.widget.attrs.get("data-preview"))
+
+
+def notification_bell(user) -> str:
+    """The bell linking to the notifications, with the unread count for screen readers and,
+    when there is one, as a badge."""
+    unread = unread_count(user=user)
+    label = ngettext("Notifications, %(n)s unread", "Notifications, %(n)s unread", unread) % {
+        "n": unread
+    }
+    return format_html(
+        '<a class="bell{}" href="{}">{}<span class="visually-hidden">{}</span>{}</a>',
+        " has-unread" if unread else "",
+        reverse("notifications"),
+        _BELL_ICON,
+        label,
+        format_html('<span class="bell-count" aria-hidden="true">{}</span>', unread)
+        if unread
+        else "",
+    )
