@@ -39,6 +39,7 @@ def membership_set(
         )
     # Permission answers are cached on the user object; this one is now stale.
     user.__dict__.pop("_servicedesk_memberships", None)
+    user.__dict__.pop("_servicedesk_configurable", None)
     return membership
 
 

@@ -11,10 +11,30 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from departments.models import Membership
+from servicedesk.prepared import PreparedQuery
 
 
 def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and user.is_superuser)
+
+
+# One compiled read (servicedesk/prepared.py) for both caches below: every page asks who the
+# person is a member of, and the navigation which departments they may configure.
+_memberships_of = PreparedQuery(Membership.objects.select_related("department"), "user_id")
+
+
+def _load_memberships(user) -> dict[int, str]:
+    """Department id → role for `user`, and the departments whose standards its leads may
+    configure, read once per request object."""
+    rows = _memberships_of.list(user.pk)
+    cached = {row.department_id: row.role for row in rows}
+    user._servicedesk_memberships = cached
+    user._servicedesk_configurable = {
+        row.department_id
+        for row in rows
+        if row.role == Membership.Role.LEAD and row.department.leads_may_configure
+    }
+    return cached
 
 
 def memberships(user) -> dict[int, str]:
@@ -23,10 +43,7 @@ def memberships(user) -> dict[int, str]:
         return {}
     cached = getattr(user, "_servicedesk_memberships", None)
     if cached is None:
-        cached = dict(
-            Membership.objects.filter(user_id=user.pk).values_list("department_id", "role")
-        )
-        user._servicedesk_memberships = cached
+        cached = _load_memberships(user)
     return cached
 
 
@@ -310,19 +327,9 @@ def configurable_department_ids(user) -> set[int] | None:
         return None
     if not user or not user.is_authenticated:
         return set()
-    cached = getattr(user, "_servicedesk_configurable", None)
-    if cached is None:
-        from departments.models import Department
-
-        # Once per request object: the navigation asks on every page.
-        leads = lead_department_ids(user)
-        cached = set(
-            Department.objects.filter(pk__in=leads, leads_may_configure=True).values_list(
-                "pk", flat=True
-            )
-        )
-        user._servicedesk_configurable = cached
-    return set(cached)
+    if getattr(user, "_servicedesk_configurable", None) is None:
+        _load_memberships(user)
+    return set(user._servicedesk_configurable)
 
 
 def can_open_configuration(user) -> bool:

@@ -39,7 +39,7 @@ _prepare_names = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%[%s]")
 
 
-def _plain_int(value) -> bool:
+def plain_int(value) -> bool:
     """An int any integer column takes: a prepared statement's parameter has its column's
     type, where Django's SQL compares a larger number as numeric (and finds nothing)."""
     return type(value) is int and -(2**31) < value < 2**31
@@ -198,7 +198,7 @@ class PreparedQuery:
         return self.queryset.filter(**dict(zip(self.fields, values, strict=True)))
 
     def list(self, *values) -> list:
-        if any(not _plain_int(value) for value in values):
+        if any(not plain_int(value) for value in values):
             return list(self._filtered(values))
         db = self.queryset.db
         statement, constants, slots, rows_to_objects = self._compiled.get(db) or self._compile(db)
@@ -286,7 +286,7 @@ class PreparedByIds:
 
     def rows(self, ids: list[int]) -> list:
         db = self.queryset.db
-        if connections[db].vendor != "postgresql" or not all(map(_plain_int, ids)):
+        if connections[db].vendor != "postgresql" or not all(map(plain_int, ids)):
             # ANY(array) is PostgreSQL's; the embedded SQLite mode takes Django's IN (…).
             return list(self.queryset.filter(**{f"{self.field}__in": ids}))
         statement, compiler = self._compiled.get(db) or self._compile(db)

@@ -269,6 +269,17 @@ def test_unread_count_is_one_query(org, ticket, django_assert_max_num_queries):
         assert unread_count(user=someone) == 1
 
 
+def test_unread_count_counts_only_the_persons_unread(org, ticket):
+    someone, other = UserFactory(), UserFactory()
+    make(someone, ticket, key="a")
+    make(someone, ticket, key="b")
+    make(someone, ticket, key="c", read=True)
+    make(other, ticket, key="a")
+    assert unread_count(user=someone) == 2
+    assert unread_count(user=someone) == 2  # again, through the statement now prepared
+    assert unread_count(user=UserFactory()) == 0
+
+
 def test_email_sweep_queues_emails_whose_task_was_lost(org, ticket, broker):
     lost = make(org.it_agent, ticket, key="lost")
     sent = make(org.it_lead, ticket, key="sent")

@@ -123,6 +123,42 @@ def test_standards_config_only_where_admin_allows(org):
     assert permissions.can_configure_department(org.admin, org.hr)
 
 
+def fresh(user):
+    """The person as a new request loads it: no permission answers cached yet."""
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_roles_and_configurable_departments_are_read_in_one_query(org, django_assert_num_queries):
+    org.it.leads_may_configure = True
+    org.it.save()
+    lead = fresh(org.it_lead)
+    with django_assert_num_queries(1):
+        assert permissions.is_agent(lead) and permissions.is_lead(lead)
+        assert permissions.configurable_department_ids(lead) == {org.it.pk}
+        assert permissions.can_open_configuration(lead)
+        assert permissions.memberships(lead) == {org.it.pk: "lead"}
+
+
+def test_configurable_departments_need_the_lead_role_and_the_departments_consent(org):
+    org.it.leads_may_configure = True
+    org.it.save()
+    assert permissions.configurable_department_ids(fresh(org.it_agent)) == set()
+    assert permissions.configurable_department_ids(fresh(org.finance_lead)) == set()
+    assert not permissions.can_open_configuration(fresh(org.finance_lead))
+
+
+def test_removing_a_lead_clears_both_cached_permission_answers(org):
+    from departments.services import membership_set
+
+    org.it.leads_may_configure = True
+    org.it.save()
+    lead = fresh(org.it_lead)
+    assert permissions.can_open_configuration(lead)
+    membership_set(user=lead, department=org.it, role=None)
+    assert permissions.memberships(lead) == {}
+    assert permissions.configurable_department_ids(lead) == set()
+
+
 def test_queue_lists_only_own_department(client, org, ticket):
     hr_ticket = services.ticket_create(requester=org.employee, service=org.hr_service, title="HR")
     client.force_login(org.it_agent)

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from servicedesk import permissions
 from servicedesk.bulk_sql import insert_values
+from servicedesk.prepared import ServerStatement, plain_int
 from tickets.models import Notification, Ticket
 
 EMAIL_BATCH_SIZE = 200
@@ -190,11 +191,28 @@ def notification_mark_all_read(*, user, now: datetime) -> int:
 # --- Reads ----------------------------------------------------------------------------------
 
 
+def _unread_count_statement() -> ServerStatement:
+    meta = Notification._meta
+    recipient, read_at = meta.get_field("recipient").column, meta.get_field("read_at").column
+    return ServerStatement(
+        f'SELECT COUNT(*) FROM "{meta.db_table}" WHERE "{recipient}" = %s AND "{read_at}" IS NULL'
+    )
+
+
+# The header asks on every page: one statement, prepared once per connection.
+_unread_count_sql = _unread_count_statement()
+
+
 def unread_count(*, user) -> int:
     """Unread notifications of `user` (served by the partial `notification_unread` index)."""
     if not user or not user.is_authenticated:
         return 0
-    return Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).count()
+    if not plain_int(user.pk):
+        return Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).count()
+    connection = connections[router.db_for_read(Notification)]
+    with connection.cursor() as cursor:
+        _unread_count_sql.execute(cursor, connection, [user.pk])
+        return cursor.fetchone()[0]
 
 
 def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
