@@ -208,6 +208,15 @@ class SlaLens:
         self._fractions: dict[tuple[int, str], Decimal] = {}
         self._loaded_versions: set[int] = set()
         self._limits: dict[tuple[int, str, timedelta], datetime] = {}
+        self._labels: dict[str, str] = {}
+
+    def metric_label(self, metric: str) -> str:
+        """The metric's name in the active language, translated once per request (a queue
+        page names up to four clocks per row)."""
+        label = self._labels.get(metric)
+        if label is None:
+            label = self._labels[metric] = sla_selectors.metric_label(metric)
+        return label
 
     def calendar(self, calendar_id: int) -> BusinessCalendar:
         if calendar_id not in self._calendars:
@@ -303,15 +312,13 @@ class SlaLens:
         return {
             "state": state,
             "metric": worst.metric,
-            "metric_label": sla_selectors.metric_label(worst.metric),
+            "metric_label": self.metric_label(worst.metric),
             "deadline": nearest.deadline if nearest else None,
-            "deadline_metric_label": (
-                sla_selectors.metric_label(nearest.metric) if nearest else ""
-            ),
+            "deadline_metric_label": (self.metric_label(nearest.metric) if nearest else ""),
             "clocks": [
                 {
                     "metric": clock.metric,
-                    "label": sla_selectors.metric_label(clock.metric),
+                    "label": self.metric_label(clock.metric),
                     "state": clock_state,
                     "deadline": clock.deadline,
                 }
@@ -326,7 +333,7 @@ class SlaLens:
             rows.append(
                 {
                     "metric": clock.metric,
-                    "label": sla_selectors.metric_label(clock.metric),
+                    "label": self.metric_label(clock.metric),
                     "target": clock.target,
                     "calendar": self.calendar(clock.version.calendar_id),
                     "elapsed": self.elapsed(clock),

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from departments.models import Priority
+from servicedesk.jinja2 import LANGUAGE_KEY
 from slas.selectors import clock_state
 from tickets.markdown import render_markdown
 from tickets.models import Event, Status
@@ -53,6 +54,7 @@ def jinja(context, template_name: str, **extra):
     template's context plus `extra`, like `{% include … with … %}`."""
     data = context.flatten()
     data.update(extra)
+    data[LANGUAGE_KEY] = translation.get_language()
     template = engines["jinja2"].get_template(template_name)
     return mark_safe(template.render(data, request=data.get("request")))  # noqa: S308 - autoescaped by Jinja2
 
