@@ -8,6 +8,9 @@ department. Confidential services narrow visibility to the requester and named h
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from departments.models import Membership
@@ -76,33 +79,55 @@ def is_lead(user) -> bool:
 # --- Tickets --------------------------------------------------------------------------------
 
 
-def visible_tickets_filter(user) -> Q:
-    """A Q for the tickets `user` may see; the queryset twin of `can_view_ticket`."""
+def _visibility_arms(user) -> list[Q]:
+    """What a signed-in person who is not an admin may see, as conditions any of which lets
+    them see a ticket: their own requests, what they watch, their departments' queues."""
     from tickets.models import Ticket
 
+    watching = Exists(
+        Ticket.watchers.through.objects.filter(ticket_id=OuterRef("pk"), user_id=user.pk)
+    )
+    arms = [Q(requester_id=user.pk), Q(confidential=False) & watching]
+    agent_depts = agent_department_ids(user)
+    if agent_depts:
+        handler = Exists(
+            Ticket.service.field.related_model.handlers.through.objects.filter(
+                service_id=OuterRef("service_id"), user_id=user.pk
+            )
+        )
+        arms.append(
+            Q(supplier_department_id__in=agent_depts)
+            & (Q(confidential=False) | Q(assignee_id=user.pk) | handler)
+        )
+    return arms
+
+
+def visible_tickets_filter(user) -> Q:
+    """A Q for the tickets `user` may see; the queryset twin of `can_view_ticket`."""
     if is_admin(user):
         return Q()
     if not user or not user.is_authenticated:
         return Q(pk__in=[])
-    watching = Exists(
-        Ticket.watchers.through.objects.filter(ticket_id=OuterRef("pk"), user_id=user.pk)
-    )
-    handler = Exists(
-        Ticket.service.field.related_model.handlers.through.objects.filter(
-            service_id=OuterRef("service_id"), user_id=user.pk
-        )
-    )
-    agent_depts = agent_department_ids(user)
-    visible = Q(requester_id=user.pk) | (Q(confidential=False) & watching)
-    if agent_depts:
-        visible |= Q(supplier_department_id__in=agent_depts) & (
-            Q(confidential=False) | Q(assignee_id=user.pk) | handler
-        )
-    return visible
+    return reduce(or_, _visibility_arms(user))
 
 
 def visible_tickets(queryset: QuerySet, user) -> QuerySet:
     return queryset.filter(visible_tickets_filter(user))
+
+
+def visible_ticket_parts(queryset: QuerySet, user) -> list[QuerySet]:
+    """`visible_tickets(queryset, user)` as querysets whose union it is, for a long list read a
+    page at a time.
+
+    A person who works no queue sees their own requests and what they watch: a sliver of a
+    large history. One query with both conditions finds them by filtering the whole table
+    in the list's order (0.5 s for a page at 1M tickets); each condition on its own is an
+    index lookup. An agent's list is mostly their departments' queues, which one query
+    reads best: they get one part, as do admins and the anonymous.
+    """
+    if is_admin(user) or not user or not user.is_authenticated or agent_department_ids(user):
+        return [visible_tickets(queryset, user)]
+    return [queryset.filter(arm) for arm in _visibility_arms(user)]
 
 
 def is_named_handler(user, ticket) -> bool:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connections
 from django.db.models import (
     Exists,
     F,
@@ -58,6 +59,15 @@ def ticket_rows(*, user) -> QuerySet[Ticket]:
     """Tickets `user` may see, with no related rows or prefetches: for reads that take the
     values() they need (the API list, tickets/api_rows.py)."""
     return permissions.visible_tickets(Ticket.objects.all(), user)
+
+
+def ticket_row_parts(*, user, queryset: QuerySet[Ticket]) -> list[QuerySet[Ticket]]:
+    """`queryset` (unrestricted tickets, filtered) as far as `user` may see, in parts whose
+    union it is, each read on its own (permissions.visible_ticket_parts says when)."""
+    if not connections[queryset.db].features.supports_slicing_ordering_in_compound:
+        # SQLite (the embedded mode) cannot limit the parts of a UNION: one query.
+        return [permissions.visible_tickets(queryset, user)]
+    return permissions.visible_ticket_parts(queryset, user)
 
 
 def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:

@@ -33,6 +33,14 @@ def _values_by_id(model, columns: list[str], ids: list[int]) -> list[dict]:
 _READERS: dict[tuple, PreparedByIds] = {}
 
 
+def _union(parts: list, *, order: Sequence[str] = ()):
+    """The one queryset, or the UNION (without duplicates) of several, in `order`."""
+    if len(parts) == 1:
+        return parts[0]
+    union = parts[0].union(*parts[1:])
+    return union.order_by(*order) if order else union
+
+
 class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -100,21 +108,26 @@ class CappedKeysetPagination(BasePagination):
     ) -> list[dict]:
         """The page `paginate_queryset` answers, read as `values(*columns)` dicts (plus `pk`
         and the sort column, for the cursors): for lists represented without model
-        instances."""
+        instances. `queryset` may also be a list of querysets whose union is the list
+        (permissions.visible_ticket_parts): each is read on its own and the pages merged."""
         return self._paginate(queryset, request, view, columns=columns)
 
     def _paginate(self, queryset, request, view, *, columns: Sequence[str] | None) -> list:
+        parts = list(queryset) if isinstance(queryset, list | tuple) else [queryset]
+        if len(parts) > 1 and columns is None:
+            raise ValueError("a list read in parts is paginated as values")
         self.request = request
         size = self._page_size(request)
-        term = self._sort_term(queryset, request, view)
+        term = self._sort_term(parts[0], request, view)
         descending, name = term.startswith("-"), term.lstrip("-")
-        self.field = queryset.model._meta.get_field(name)
+        self.field = parts[0].model._meta.get_field(name)
         cursor = self._decode(request.query_params.get(self.cursor_query_param))
         backwards = cursor is not None and cursor[0] == "p"
         # Read in the list's direction, or against it to fetch the page before a cursor.
         read_descending = descending != backwards
         sign = "-" if read_descending else ""
-        rows = queryset.order_by(f"{sign}{self.field.name}", f"{sign}pk")
+        order = (f"{sign}{self.field.name}", f"{sign}pk")
+        after = None
         if cursor is not None:
             try:
                 value = self.field.to_python(cursor[1])
@@ -123,19 +136,24 @@ class CappedKeysetPagination(BasePagination):
             if value is None:  # the sort columns are NOT NULL: no row is at such a position
                 raise NotFound(_("Invalid cursor."))
             op = "lt" if read_descending else "gt"
-            rows = rows.filter(
-                Q(**{f"{self.field.name}__{op}": value})
-                | Q(**{self.field.name: value, f"pk__{op}": cursor[2]})
+            after = Q(**{f"{self.field.name}__{op}": value}) | Q(
+                **{self.field.name: value, f"pk__{op}": cursor[2]}
             )
+        ordered = [
+            (part if after is None else part.filter(after)).order_by(*order) for part in parts
+        ]
         if columns is None:
-            keys = list(rows[: size + 1])
+            keys = list(ordered[0][: size + 1])
         else:
             # The page's order, whether there is more and the cursors all come from this one
             # read of the ids and sort values; the columns are read by id after it.
             attname = self.field.attname
             keys = [
                 {"pk": pk, attname: value}
-                for pk, value in rows.values_list("pk", attname)[: size + 1]
+                for pk, value in _union(
+                    [part.values_list("pk", attname)[: size + 1] for part in ordered],
+                    order=(f"{sign}{attname}", f"{sign}pk"),
+                )[: size + 1]
             ]
         more = len(keys) > size
         keys = keys[:size]
@@ -149,10 +167,16 @@ class CappedKeysetPagination(BasePagination):
             keys
             if columns is None
             else _values_by_id(
-                queryset.model, [*columns, "pk", self.field.attname], [key["pk"] for key in keys]
+                parts[0].model,
+                [*columns, "pk", self.field.attname],
+                [key["pk"] for key in keys],
             )
         )
-        counted = queryset.order_by()[: self.count_cap + 1].count()
+        # Each part up to cap + 1 rows: their union passes the cap exactly when the whole
+        # list does (a part cut short brings cap + 1 rows on its own).
+        counted = _union(
+            [part.order_by().values("pk")[: self.count_cap + 1] for part in parts]
+        ).count()
         self.count_capped = counted > self.count_cap
         self.count = min(counted, self.count_cap)
         return rows
