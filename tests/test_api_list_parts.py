@@ -1,5 +1,5 @@
-"""The API ticket list of a person who works no queue is read in parts (their requests, what
-they watch), each an index lookup where one query filtered the whole history: the same tickets,
+"""The API ticket list is read in parts (a person's requests, what they watch, their departments'
+queues), each an index lookup where one query filtered the whole history: the same tickets,
 order, cursors and capped count as that one query."""
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def test_the_parts_of_a_persons_list_are_what_they_may_see(org, history, who):
     assert _parts_refs(user) == _visible_refs(user)
 
 
-def test_an_employees_list_is_read_in_parts_an_agents_in_one(org, history):
+def test_a_list_is_read_in_one_part_per_way_of_seeing_and_an_admins_in_one(org, history):
     assert len(permissions.visible_ticket_parts(Ticket.objects.all(), org.employee)) == 2
-    assert len(permissions.visible_ticket_parts(Ticket.objects.all(), org.it_agent)) == 1
+    assert len(permissions.visible_ticket_parts(Ticket.objects.all(), org.it_agent)) == 3
     assert len(permissions.visible_ticket_parts(Ticket.objects.all(), org.admin)) == 1
 
 
@@ -133,3 +133,19 @@ def test_an_employees_list_in_parts_reads_each_part_by_itself(client, org, histo
     # The page's keys and the count; neither filters the history by an OR of both parts.
     assert len(unions) == 2
     assert all(" OR " not in sql for sql in unions)
+
+
+@pytest.mark.parametrize("ordering", ["-created_at", "-updated_at", "priority"])
+def test_an_agents_pages_in_parts_list_what_they_see_in_order(client, org, history, ordering):
+    mine = services.ticket_create(requester=org.it_agent, service=org.hr_service, title="Mine")
+    pages = _walk(client, org.it_agent, f"ordering={ordering}&page_size=3")
+    listed = [row["reference"] for page in pages for row in page["results"]]
+    expected = list(
+        permissions.visible_tickets(Ticket.objects.all(), org.it_agent)
+        .order_by(ordering, f"{'-' if ordering.startswith('-') else ''}pk")
+        .values_list("reference", flat=True)
+    )
+    assert listed == expected
+    assert mine.reference in listed  # filed with HR: seen as its requester, not as an agent
+    assert history["watched"][1].reference not in listed  # confidential, not theirs
+    assert pages[0]["count"] == len(expected)
