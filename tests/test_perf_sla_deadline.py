@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import time_machine
 
 from slas.models import SlaClock
@@ -137,3 +138,37 @@ def test_api_list_bad_cursor_answers_404_not_500(client, org):
         "/api/v1/tickets/?cursor=not-a-cursor", HTTP_AUTHORIZATION=f"Token {token.key}"
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "in_order"),
+    [
+        ("", True),
+        ("?status=open", True),
+        ("?sort=updated", False),
+        ("?sort=priority", False),
+        ("?status=resolved", False),
+        ("?status=all", False),
+    ],
+)
+def test_queue_count_walks_the_list_order_only_where_an_index_serves_it(
+    client, org, query, in_order
+):
+    """The capped count in the deadline order of active tickets walks ticket_queue_deadline;
+    in any other order it would sort the department's whole backlog before counting."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    with time_machine.travel(MONDAY_10, tick=False):
+        services.ticket_create(requester=org.employee, service=org.service, title="T")
+        client.force_login(org.it_agent)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("queue") + query)
+    assert response.status_code == 200
+    (count,) = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT COUNT(*)") and '"tickets_ticket"' in q["sql"]
+    ]
+    assert ("ORDER BY" in count) is in_order

@@ -452,6 +452,15 @@ QUEUE_SORTS = {
 }
 
 
+def queue_order_is_indexed(filters: dict) -> bool:
+    """Whether an index reads the queue in order (`ticket_queue_deadline`: active tickets by
+    deadline), so that the capped count may walk it; any other order is a sort."""
+    return (filters.get("sort") or "deadline") == "deadline" and (filters.get("status") or "") in (
+        "",
+        *ACTIVE_STATUSES,
+    )
+
+
 def ticket_filter(
     queryset: QuerySet[Ticket], *, filters: dict, user, lens: SlaLens
 ) -> QuerySet[Ticket]:

@@ -132,8 +132,10 @@ def catalogue(request):
 # --- Lists ----------------------------------------------------------------------------------
 
 
-def _page(request, queryset, lens):
-    page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+def _page(request, queryset, lens, *, count_in_order: bool = True):
+    page = CappedPaginator(queryset, PAGE_SIZE, count_in_order=count_in_order).get_page(
+        request.GET.get("page")
+    )
     page.object_list = table_rows(row_values(page.object_list), lens=lens)
     return page
 
@@ -202,7 +204,7 @@ def queue(request):
     form = _queue_filter_form(request, departments=departments)
     filters = form.filters() if form.is_bound else {}
     tickets = selectors.ticket_queue(user=request.user, filters=filters, lens=lens)
-    page = _page(request, tickets, lens)
+    page = _page(request, tickets, lens, count_in_order=selectors.queue_order_is_indexed(filters))
     return render(
         request,
         "tickets/queue.html",
