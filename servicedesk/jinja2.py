@@ -58,13 +58,15 @@ LANGUAGE_KEY = "_active_language"
 
 @lru_cache(maxsize=4096)
 def _translated(language: str | None, message: str) -> str:
-    # Called with `language` active; a template's messages are a fixed set of literals.
-    return translation.gettext(message)
+    # A template's messages are a fixed set of literals: a bounded memo per language.
+    with translation.override(language):
+        return translation.gettext(message)
 
 
 @lru_cache(maxsize=4096)
 def _translated_plural(language: str | None, singular: str, plural: str, number: int) -> str:
-    return translation.ngettext(singular, plural, number)
+    with translation.override(language):
+        return translation.ngettext(singular, plural, number)
 
 
 def _language(context) -> str | None:

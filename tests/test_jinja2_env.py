@@ -7,7 +7,7 @@ from django.template import engines
 from django.urls import reverse, set_script_prefix
 from django.utils import translation
 
-from servicedesk.jinja2 import LANGUAGE_KEY
+from servicedesk.jinja2 import LANGUAGE_KEY, _translated
 
 
 def _render_url(*args) -> str:
@@ -46,3 +46,19 @@ def test_messages_in_a_partial_take_the_language_its_render_began_with():
     with translation.override("en"):
         assert _render("{{ _('Monday') }}", **{LANGUAGE_KEY: "de"}) == "Montag"
         assert _render("{{ _('Monday') }}") == "Monday"
+
+
+def test_a_message_looked_up_first_for_another_language_is_not_kept_for_it():
+    # The memo is per language: a first lookup for German while English is active must
+    # still remember German text for German.
+    _translated.cache_clear()
+    with translation.override("en"):
+        assert _render("{{ _('Tuesday') }}", **{LANGUAGE_KEY: "de"}) == "Dienstag"
+    with translation.override("de"):
+        assert _render("{{ _('Tuesday') }}") == "Dienstag"
+
+
+def test_the_site_header_renders_without_a_signed_in_person_in_the_context():
+    # Error pages (403 CSRF, 500) render base.html without the request's context.
+    html = engines["jinja2"].get_template("_site_header.html").render({})
+    assert '<nav class="site-nav"' in html and "Sign out" not in html
