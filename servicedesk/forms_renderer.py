@@ -5,11 +5,12 @@ Django ships every built-in widget template for both engines (`django/forms/temp
 fraction of the Django-template cost (issue 10). Templates only the Django engine has (the
 admin's widget wrappers) still render with it.
 
-Selects are written directly: Django's select.html includes select_option.html once per
-option, and the queue's filters (agents, services, departments) were ~3 ms of its CPU that
-way. `_select_html` prints what those two Jinja2 templates print, byte for byte
-(tests/test_forms_renderer.py compares them); an option with a template of its own still goes
-through the templates.
+Selects, inputs and textareas are written directly: Django's select.html includes
+select_option.html once per option (the queue's filters were ~3 ms of its CPU that way), and
+every input and textarea includes attrs.html, each include a new template context (the ticket
+page's forms were ~1 ms). `_select_html`, `_input_html` and `_textarea_html` print what those
+Jinja2 templates print, byte for byte (tests/test_forms_renderer.py compares them); an option
+with a template of its own still goes through the templates.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ from markupsafe import escape
 
 SELECT_TEMPLATE = "django/forms/widgets/select.html"
 OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+# input.html and Django's Jinja2 widget templates that are nothing but an include of it.
+INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{name}.html"
+    for name in (
+        "input",
+        *("checkbox", "color", "date", "datetime", "email", "file", "hidden", "number"),
+        *("password", "search", "tel", "text", "time", "url"),
+    )
+)
 
 
 def _attrs_html(attrs: dict) -> str:
@@ -50,6 +61,25 @@ def _select_html(widget: dict) -> str | None:
     return "".join(parts)
 
 
+def _input_html(widget: dict) -> str:
+    """input.html: the value only when it is not None."""
+    value = widget["value"]
+    value_html = "" if value is None else f' value="{escape(value)}"'
+    return (
+        f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
+        f"{value_html}{_attrs_html(widget['attrs'])}>"
+    )
+
+
+def _textarea_html(widget: dict) -> str:
+    """textarea.html: the value on the line after the tag, when it is truthy."""
+    value = widget["value"]
+    return (
+        f'<textarea name="{escape(widget["name"])}"{_attrs_html(widget["attrs"])}>\n'
+        f"{escape(value) if value else ''}</textarea>"
+    )
+
+
 class WidgetRenderer(BaseRenderer):
     def __init__(self):
         self.jinja2 = Jinja2()
@@ -66,4 +96,8 @@ class WidgetRenderer(BaseRenderer):
             html = _select_html(context["widget"])
             if html is not None:
                 return html
+        elif template_name in INPUT_TEMPLATES:
+            return _input_html(context["widget"])
+        elif template_name == TEXTAREA_TEMPLATE:
+            return _textarea_html(context["widget"])
         return super().render(template_name, context, request=request)

@@ -1,5 +1,5 @@
-"""servicedesk/forms_renderer.py writes selects directly: the same bytes as Django's Jinja2
-select templates, whatever the choices, values and attributes."""
+"""servicedesk/forms_renderer.py writes selects, inputs and textareas directly: the same bytes as
+Django's Jinja2 widget templates, whatever the choices, values and attributes."""
 
 from __future__ import annotations
 
@@ -64,3 +64,53 @@ def test_a_bound_filter_field_with_an_error_renders_as_before():
     form_templated = Filters({"service": "missing"}, renderer=Jinja2())
     assert direct == str(form_templated["service"])
     assert 'aria-invalid="true"' in direct
+
+
+TRICKY = "q\"'<&> é"
+INPUT_CASES = [
+    (forms.TextInput(), None, {}),
+    (forms.TextInput(), "", {"id": "id_x"}),
+    (forms.TextInput(), TRICKY, {"id": "id_x", "aria-invalid": "true", "maxlength": 200}),
+    (forms.TextInput(attrs={"placeholder": 'a"b'}), "v", {"required": True, "disabled": False}),
+    (forms.EmailInput(), "a@b.example", {"id": "id_e"}),
+    (forms.NumberInput(), 3, {"min": 0, "step": "any"}),
+    (forms.NumberInput(), 0, {}),
+    (forms.HiddenInput(), TRICKY, {}),
+    (forms.PasswordInput(), "secret", {}),
+    (forms.PasswordInput(render_value=True), "secret", {}),
+    (forms.CheckboxInput(), True, {"id": "id_c"}),
+    (forms.CheckboxInput(), False, {"id": "id_c"}),
+    (forms.CheckboxInput(), "on", {}),
+    (forms.DateInput(attrs={"type": "date"}), "2026-12-01", {}),
+    (forms.DateTimeInput(), None, {}),
+    (forms.TimeInput(), "10:30", {}),
+    (forms.URLInput(), "https://example.org/?a=1&b=2", {}),
+    (forms.FileInput(), None, {"accept": "image/*"}),
+    (forms.Textarea(), None, {}),
+    (forms.Textarea(), "", {"id": "id_t"}),
+    (forms.Textarea(attrs={"rows": 8, "data-preview": "1"}), TRICKY + "\nsecond line", {}),
+    (forms.Textarea(), "0", {"required": True}),
+]
+
+
+@pytest.mark.parametrize(("widget", "value", "attrs"), INPUT_CASES)
+def test_direct_inputs_and_textareas_print_what_djangos_jinja2_templates_print(
+    widget, value, attrs
+):
+    direct = widget.render("field", value, attrs=attrs, renderer=WidgetRenderer())
+    templated = widget.render("field", value, attrs=attrs, renderer=Jinja2())
+    assert direct == templated
+
+
+def test_a_bound_form_with_errors_renders_its_inputs_as_before():
+    class Comment(forms.Form):
+        title = forms.CharField(max_length=5)
+        body = forms.CharField(widget=forms.Textarea)
+        count = forms.IntegerField(min_value=1)
+
+    data = {"title": "far too long <b>", "body": "", "count": "0"}
+    direct = Comment(data, renderer=WidgetRenderer())
+    templated = Comment(data, renderer=Jinja2())
+    for name in ("title", "body", "count"):
+        assert str(direct[name]) == str(templated[name])
+    assert 'aria-invalid="true"' in str(direct["title"])
