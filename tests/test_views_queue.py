@@ -345,6 +345,39 @@ def test_queue_heading_names_the_agents_departments_and_the_filter_offers_active
     assert "Archive" not in choices
 
 
+def _options(body: str, name: str) -> list[str]:
+    """The labels of the options of the select called `name`."""
+    import re
+
+    select = body[body.index(f'name="{name}"') :]
+    return re.findall(r"<option [^>]*>([^<]*)</option>", select[: select.index("</select>")])
+
+
+def test_the_filter_offers_the_people_and_services_of_every_department_the_agent_works(client, org):
+    from departments.models import User
+    from tickets.table_rows import display_name
+
+    factories.MembershipFactory(user=org.it_agent, department=org.hr)
+    factories.ServiceFactory(department=org.hr, name="Archived letters", active=False)
+    client.force_login(org.it_agent)
+    body = client.get(reverse("queue")).content.decode()
+    members = (
+        User.objects.filter(memberships__department__in=[org.it, org.hr])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+    # Each person once (itagent works both departments), by name.
+    assert _options(body, "assignee")[3:] == [
+        escape(display_name(u.username, u.first_name, u.last_name)) for u in members
+    ]
+    assert len(members) == 3
+    assert _options(body, "service")[1:] == [
+        "HR · Archived letters",
+        "HR · Employment letter",
+        "IT · Laptop problem",
+    ]
+
+
 def test_queue_query_budget(client, org, django_assert_max_num_queries):
     for i in range(30):
         file(org, f"T{i}")

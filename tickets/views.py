@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from departments import selectors as department_selectors
-from departments.models import Department, Service, User
+from departments.models import Department, User
 from servicedesk import permissions
 from servicedesk.errors import DomainError
 from slas.models import StandardTarget
@@ -168,27 +168,18 @@ def _queue_filter_form(request, *, departments: list[tuple[int, str, bool]]) -> 
     """`departments`: every department's (id, name, active), by name."""
     # Choices as values, not model instances (issue 10: the form was a tenth of the queue).
     user = request.user
-    if permissions.is_admin(user):
-        department_ids = None
-        agents = User.objects.filter(memberships__isnull=False).distinct()
-        services_qs = Service.objects.all()
-    else:
-        department_ids = permissions.agent_department_ids(user)
-        agents = User.objects.filter(memberships__department_id__in=department_ids).distinct()
-        services_qs = Service.objects.filter(department_id__in=department_ids)
+    department_ids = None if permissions.is_admin(user) else permissions.agent_department_ids(user)
     return QueueFilterForm(
         request.GET or None,
         agents=[
             AgentOption(pk=pk, username=username, name=display_name(username, first, last))
-            for pk, username, first, last in agents.order_by(
-                "first_name", "last_name", "username"
-            ).values_list("pk", "username", "first_name", "last_name")
+            for pk, username, first, last in department_selectors.agents_in(
+                department_ids=department_ids
+            )
         ],
         services=[
             (str(pk), f"{code} · {name}")
-            for pk, code, name in services_qs.order_by("department__code", "name").values_list(
-                "pk", "department__code", "name"
-            )
+            for pk, code, name in department_selectors.services_in(department_ids=department_ids)
         ],
         departments=[(str(pk), name) for pk, name, active in departments if active],
     )
