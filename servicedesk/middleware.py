@@ -22,9 +22,10 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if hasattr(request, "user"):
-            request.user = _resolved(request.user)
-        tz_name = getattr(getattr(request, "user", None), "time_zone", "") or ""
+        user = getattr(request, "user", None)
+        if user is not None:
+            user = request.user = _resolved(user)
+        tz_name = getattr(user, "time_zone", "") or ""
         if tz_name:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(tz_name))
