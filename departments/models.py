@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from servicedesk.prepared import PreparedGet
 
 
 class Priority(models.TextChoices):
@@ -13,8 +18,26 @@ class Priority(models.TextChoices):
     P4 = "P4", _("P4 – low")
 
 
+class UserManager(DjangoUserManager):
+    """Django's, with `get(pk=…)` by SQL compiled once per process: every signed-in page
+    starts with it (ModelBackend.get_user reads the session's person), and compiling the
+    query cost more than running it."""
+
+    def get(self, *args, **kwargs):
+        if not args and kwargs.keys() == {"pk"} and self._db is None and self.model is User:
+            return _user_by_pk().get(kwargs["pk"])
+        return super().get(*args, **kwargs)
+
+
+@cache
+def _user_by_pk() -> PreparedGet:
+    return PreparedGet(models.QuerySet(User), "pk")
+
+
 class User(AbstractUser):
     """A person of the organisation. Files requests from its home department."""
+
+    objects = UserManager()
 
     home_department = models.ForeignKey(
         "departments.Department",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django import forms
 from django.forms.renderers import Jinja2
+from django.forms.utils import ErrorDict, ErrorList
 from django.utils.translation import gettext_lazy
 
 from servicedesk.forms_renderer import WidgetRenderer
@@ -114,3 +115,30 @@ def test_a_bound_form_with_errors_renders_its_inputs_as_before():
     for name in ("title", "body", "count"):
         assert str(direct[name]) == str(templated[name])
     assert 'aria-invalid="true"' in str(direct["title"])
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        ErrorList(),
+        ErrorList(["Too <long>"], field_id="id_title"),
+        ErrorList(["One", "Two"], error_class="nonfield"),
+        ErrorDict(),
+        ErrorDict({"title": ErrorList(["Required"])}),
+    ],
+    ids=["empty-list", "list", "nonfield-list", "empty-dict", "dict"],
+)
+@pytest.mark.parametrize("template", ["default", "ul"])
+def test_error_lists_and_dicts_print_what_djangos_jinja2_templates_print(errors, template):
+    kind = "dict" if isinstance(errors, ErrorDict) else "list"
+    name = f"django/forms/errors/{kind}/{template}.html"
+    context = errors.get_context()
+    direct = WidgetRenderer().render(name, context)
+    templated = Jinja2().render(name, context)
+    assert direct == templated
+
+
+def test_an_empty_error_list_prints_nothing_and_a_full_one_its_errors():
+    form_errors = ErrorList(["Too <long>"], renderer=WidgetRenderer())
+    assert str(ErrorList(renderer=WidgetRenderer())) == ""
+    assert str(form_errors) == '<ul class="errorlist"><li>Too &lt;long&gt;</li></ul>'

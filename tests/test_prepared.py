@@ -297,3 +297,33 @@ def test_rows_in_order_follow_the_ids_and_leave_out_ids_without_a_row(org):
     assert reader.rows_in_order([]) == []
     with pytest.raises(ValueError, match="first column"):
         PreparedByIds(Comment.objects.all(), "pk", ("body", "pk")).rows_in_order(ids)
+
+
+@pytest.mark.parametrize("pk", ["own", "own-as-text", 987654321, 2**70, -1, None, "x"])
+def test_user_get_by_pk_answers_what_the_queryset_answers(org, pk):
+    from django.db.models import QuerySet
+
+    from departments.models import User
+
+    value = {"own": org.it_agent.pk, "own-as-text": str(org.it_agent.pk)}.get(pk, pk)
+    assert _outcome(lambda: User.objects.get(pk=value)) == _outcome(
+        lambda: QuerySet(User).get(pk=value)
+    )
+
+
+def test_a_signed_in_request_reads_its_person_by_a_prepared_statement(org, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(org.it_agent)
+    client.get("/catalogue/")  # the statement is compiled and prepared
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/catalogue/")
+    assert response.wsgi_request.user == org.it_agent
+    compiled_each_time = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "departments_user"')
+    ]
+    # SQLite (the embedded mode) runs the compiled SQL itself; PostgreSQL EXECUTEs it.
+    assert compiled_each_time == [] or connection.vendor != "postgresql"
