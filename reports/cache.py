@@ -5,9 +5,9 @@ it was computed from, and served again only while all of it still holds:
 
 - **Generation tokens**, one per department plus one for the whole organisation and an epoch.
   Every write of the reports' facts or roll-ups (reports/services.py) replaces the tokens of
-  the departments it touched (supplier and customer, before and after the change) — once at
-  once and once more when the transaction commits, so a reader that computed from the
-  pre-commit snapshot in between cannot keep its fragment. A rebuild replaces the epoch. A
+  the departments it touched (supplier and customer, before and after the change) when the
+  transaction commits, so a reader that computed from the pre-commit snapshot cannot keep its
+  fragment. A rebuild replaces the epoch. A
   reader reads the tokens *before* it reads the database, so a fragment is never newer-keyed
   than its data.
 - **Valid until**: the figures that depend on "now" (breached now, at risk, a pending clock
@@ -67,8 +67,10 @@ def _set_tokens(keys: Iterable[str]) -> None:
 
 
 def _bump(keys: set[str]) -> None:
-    _set_tokens(keys)
-    # Again after commit: a reader between the first bump and the commit saw the old rows.
+    # When the write commits (at once outside a transaction): a reader reads the tokens before
+    # the database, so whatever it computed from the rows before the commit carries tokens
+    # this replaces. A bump before the commit as well would guard nothing more: a reader
+    # between it and the commit still computes from the old rows, under the new tokens.
     transaction.on_commit(lambda: _set_tokens(keys))
 
 
@@ -84,6 +86,11 @@ def facts_changed(*facts: dict | None) -> None:
     departments_changed(
         {fact[name] for fact in facts if fact for name in ("supplier_id", "customer_id")}
     )
+
+
+def forget_every_fragment() -> None:
+    """Invalidate every fragment now, whatever transaction is open (a new epoch)."""
+    _set_tokens({EPOCH})
 
 
 def everything_changed() -> None:

@@ -71,6 +71,16 @@ def _isolated_media(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_dashboard_fragment_from_another_test():
+    # Writes invalidate cached dashboards when they commit, and a test's writes never commit
+    # (its transaction is rolled back): without a new epoch, a dashboard cached by one test
+    # could be served in the next (the cache is the shared Redis).
+    from reports import cache as report_cache
+
+    report_cache.forget_every_fragment()
+
+
 # A Monday 10:00 in Berlin (CET), well inside office hours.
 MONDAY_10 = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 

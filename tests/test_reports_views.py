@@ -230,6 +230,7 @@ def test_dashboard_query_budget_is_independent_of_volume(
     client,
     history,  # noqa: F811
     django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
 ):
     signed_in(client, history.it_lead)
     url = f"/dashboards/it/supplier/?{WEEK}"
@@ -240,13 +241,15 @@ def test_dashboard_query_budget_is_independent_of_volume(
     with django_assert_max_num_queries(8):
         again = client.get(url).content.decode()
     assert _figures(again) == _figures(computed)
-    for n in range(15):
-        ticket_services.ticket_create(
-            requester=history.employee,
-            service=history.service,
-            title=f"More {n}",
-            now=NOW - timedelta(days=3),
-        )
+    # Committed (the test's own transaction holds the commit, so the hooks run here).
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(15):
+            ticket_services.ticket_create(
+                requester=history.employee,
+                service=history.service,
+                title=f"More {n}",
+                now=NOW - timedelta(days=3),
+            )
     # The new tickets made the cached copy stale: computed again, at the same cost.
     with django_assert_max_num_queries(computing):
         html = client.get(url).content.decode()
@@ -300,7 +303,11 @@ def test_cached_dashboard_shows_renamed_labels(client, history):  # noqa: F811
 
 
 @time_machine.travel(NOW, tick=False)
-def test_cached_dashboard_and_map_follow_a_rebuild(client, history):  # noqa: F811
+def test_cached_dashboard_and_map_follow_a_rebuild(
+    client,
+    history,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
     from reports import services as report_services
 
     signed_in(client, history.admin)
@@ -310,7 +317,8 @@ def test_cached_dashboard_and_map_follow_a_rebuild(client, history):  # noqa: F8
     # Changed behind the services' back (a bulk load), then the roll-ups rebuilt from raw.
     Ticket.objects.filter(title="T1").update(priority="P1")
     Ticket.objects.filter(title="T2").update(customer_department=history.hr)
-    report_services.rollup_rebuild()
+    with django_capture_on_commit_callbacks(execute=True):
+        report_services.rollup_rebuild()
     assert "priority=P1" in client.get(url).content.decode()
     assert client.get(f"/dashboards/map/?{WEEK}").content.decode() != map_before
 
@@ -331,16 +339,22 @@ def test_organisation_map_admin_sees_all_lead_sees_own_rows(client, history, hr_
     assert '<th scope="row">HR</th>' not in html  # HR serves IT, not Finance
 
 
-def test_organisation_map_query_budget(client, history, django_assert_max_num_queries):  # noqa: F811
+def test_organisation_map_query_budget(
+    client,
+    history,  # noqa: F811
+    django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
+):
     signed_in(client, history.admin)
     with django_assert_max_num_queries(15):
         assert client.get(f"/dashboards/map/?{WEEK}").status_code == 200
     with django_assert_max_num_queries(5):  # again: from the cache (session, user, labels)
         before = client.get(f"/dashboards/map/?{WEEK}").content.decode()
     assert '<th scope="row">HR</th>' not in before
-    ticket_services.ticket_create(
-        requester=history.employee, service=history.hr_service, title="Letter", now=NOW
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_services.ticket_create(
+            requester=history.employee, service=history.hr_service, title="Letter", now=NOW
+        )
     html = client.get(f"/dashboards/map/?{WEEK}").content.decode()
     assert '<th scope="row">HR</th>' in html  # the new pair: the cached map was invalidated
 
