@@ -65,11 +65,13 @@ class TicketRow:
 _columns_by_id = PreparedByIds(Ticket.objects.all(), "pk", _COLUMNS)
 
 
-def row_values(queryset: QuerySet) -> list[tuple]:
-    """The tickets of `queryset` (filtered, ordered, sliced to a page) in its order, as the
-    value tuples `table_rows` takes."""
-    ids = list(queryset.select_related(None).prefetch_related(None).values_list("pk", flat=True))
-    return _columns_by_id.rows_in_order(ids)
+def row_values(tickets: QuerySet | list[int]) -> list[tuple]:
+    """The tickets of `tickets` (a queryset filtered, ordered and sliced to a page, or their
+    ids: CappedPaginator's pages) in its order, as the value tuples `table_rows` takes."""
+    if isinstance(tickets, QuerySet):
+        rows = tickets.select_related(None).prefetch_related(None)
+        tickets = list(rows.values_list("pk", flat=True))
+    return _columns_by_id.rows_in_order(tickets)
 
 
 def display_name(username: str, first_name: str, last_name: str) -> str:
