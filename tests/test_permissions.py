@@ -166,3 +166,50 @@ def test_queue_lists_only_own_department(client, org, ticket):
     assert ticket.reference in body
     assert hr_ticket.reference not in body
     assert Ticket.objects.count() == 2
+
+
+def test_queue_shows_exactly_the_visible_tickets_of_the_agents_departments(org):
+    """permissions.department_tickets_filter (the queue's) against visible_tickets_filter
+    narrowed to the agent's departments, over every combination that decides visibility."""
+    from django.utils import timezone
+
+    from departments.models import Membership, Service
+    from tests.factories import MembershipFactory, UserFactory
+
+    handler = UserFactory(username="handler", home_department=org.it)
+    MembershipFactory(user=handler, department=org.it)
+    both = UserFactory(username="both", home_department=org.hr)
+    MembershipFactory(user=both, department=org.it)
+    MembershipFactory(user=both, department=org.hr, role=Membership.Role.LEAD)
+    it_secret = Service.objects.create(department=org.it, name="IT secret", confidential=True)
+    it_secret.handlers.add(handler)
+    hr_secret = Service.objects.create(department=org.hr, name="HR secret", confidential=True)
+    hr_secret.handlers.add(both)
+    people = [org.it_agent, handler, both, org.hr_agent, org.employee]
+    for service in (org.service, it_secret, org.hr_service, hr_secret):
+        for requester in people:
+            for assignee in (None, org.it_agent, both):
+                for watcher in (None, org.it_agent, org.hr_agent):
+                    ticket = services.ticket_create(
+                        requester=requester, service=service, title="Case"
+                    )
+                    Ticket.objects.filter(pk=ticket.pk).update(assignee=assignee)
+                    if watcher:
+                        ticket.watchers.add(watcher)
+    lens = selectors.SlaLens(now=timezone.now())
+    for agent in (org.it_agent, handler, both, org.hr_agent, org.admin):
+        agent = fresh(agent)
+        queue = selectors.ticket_queue(user=agent, filters={"status": "all"}, lens=lens)
+        everything = permissions.visible_tickets(Ticket.objects.all(), agent)
+        if not permissions.is_admin(agent):
+            everything = everything.filter(
+                supplier_department_id__in=permissions.agent_department_ids(agent)
+            )
+        expected = set(everything.values_list("pk", flat=True))
+        assert set(queue.values_list("pk", flat=True)) == expected, agent.username
+        assert expected  # each sees some of the world
+
+
+def test_department_tickets_filter_refuses_departments_the_person_does_not_work(org):
+    with pytest.raises(ValueError):
+        permissions.department_tickets_filter(fresh(org.it_agent), {org.hr.pk})

@@ -506,10 +506,11 @@ def ticket_filter(
 def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
     """The supplier-department queue of `user` (all departments for an admin), filtered; rows
     without related objects, for the values the tables read (tickets/table_rows.py)."""
-    queryset = ticket_rows(user=user)
-    if not permissions.is_admin(user):
-        queryset = queryset.filter(
-            supplier_department_id__in=permissions.agent_department_ids(user)
+    if permissions.is_admin(user):
+        queryset = ticket_rows(user=user)
+    else:
+        queryset = Ticket.objects.filter(
+            permissions.department_tickets_filter(user, permissions.agent_department_ids(user))
         )
     return ticket_filter(queryset, filters=filters, user=user, lens=lens)
 
