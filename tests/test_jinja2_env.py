@@ -13,7 +13,14 @@ from django.utils.timesince import timesince
 from jinja2 import Environment
 from markupsafe import escape
 
-from servicedesk.jinja2 import LANGUAGE_KEY, _gettext, _ngettext, _translated, environment
+from servicedesk.jinja2 import (
+    LANGUAGE_KEY,
+    ZONE_KEY,
+    _gettext,
+    _ngettext,
+    _translated,
+    environment,
+)
 
 
 def _render_url(*args) -> str:
@@ -125,3 +132,37 @@ def test_timesince_in_a_partial_prints_what_djangos_timesince_prints(language):
             assert template.render({"filed": filed, "now": now}) == str(
                 escape(timesince(filed, now))
             )
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_badges_and_countdowns_in_a_partial_print_what_the_template_tags_print(language, zone):
+    import zoneinfo
+
+    from django.utils import timezone
+
+    from tickets.templatetags import servicedesk as tags
+
+    now = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    source = (
+        "{{ sla_badge('at_risk') }}{{ status_badge('open') }}{{ priority_badge('P2') }}"
+        "{{ countdown(deadline, now, 'Resolution') }}{{ countdown(late, now) }}"
+    )
+    context = {"deadline": now + timedelta(hours=3, minutes=20), "late": now - timedelta(days=2)}
+    with translation.override(language), timezone.override(zoneinfo.ZoneInfo(zone)):
+        expected = "".join(
+            [
+                tags.sla_badge("at_risk"),
+                tags.status_badge("open"),
+                tags.priority_badge("P2"),
+                tags.countdown(context["deadline"], now, "Resolution"),
+                tags.countdown(context["late"], now),
+            ]
+        )
+        # As the {% jinja %} tag renders it (language and zone in the context), and without.
+        with_keys = {LANGUAGE_KEY: language, ZONE_KEY: timezone.get_current_timezone()}
+        assert _render(source, now=now, **context, **with_keys) == expected
+        assert _render(source, now=now, **context) == expected
+    # The case is one of the language and zone asked for (a German weekday, the zone's name).
+    assert ("So 29 Nov" in expected) is (language == "de")
+    assert ("CET" in expected) is (zone == "Europe/Berlin")

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from departments.models import Priority
-from servicedesk.jinja2 import LANGUAGE_KEY
+from servicedesk.jinja2 import LANGUAGE_KEY, ZONE_KEY
 from slas.selectors import clock_state
 from tickets.markdown import render_markdown
 from tickets.models import Event, Status
@@ -45,6 +45,11 @@ def per_language(build):
     def wrapper(*args, **kwargs):
         return cached(translation.get_language(), args, tuple(sorted(kwargs.items())))
 
+    def in_language(language, *args, **kwargs):
+        # For a caller that knows the language already (the Jinja2 partials).
+        return cached(language, args, tuple(sorted(kwargs.items())))
+
+    wrapper.in_language = in_language
     return wrapper
 
 
@@ -55,6 +60,7 @@ def jinja(context, template_name: str, **extra):
     data = context.flatten()
     data.update(extra)
     data[LANGUAGE_KEY] = translation.get_language()
+    data[ZONE_KEY] = timezone.get_current_timezone()
     template = engines["jinja2"].get_template(template_name)
     return mark_safe(template.render(data, request=data.get("request")))  # noqa: S308 - autoescaped by Jinja2
 
@@ -171,6 +177,14 @@ def sla_badge(state: str, label: str = ""):
 @register.simple_tag
 def countdown(deadline: datetime | None, now: datetime | None = None, label: str = ""):
     """A server-rendered countdown to `deadline` that static/js/app.js keeps live."""
+    return countdown_in(
+        translation.get_language(), timezone.get_current_timezone(), deadline, now, label
+    )
+
+
+def countdown_in(language, zone, deadline, now=None, label: str = ""):
+    """`countdown` in `language` and time zone `zone` (the active ones when the Jinja2
+    partials' render began)."""
     if deadline is None:
         return ""
     now = now or timezone.now()
@@ -178,26 +192,25 @@ def countdown(deadline: datetime | None, now: datetime | None = None, label: str
     overdue = seconds <= 0
     # A queue shows 25 countdowns per page: the markup around the words is the same on every
     # reload, and the words depend only on the whole minutes left, so both are built once.
-    head = _countdown_head(
-        deadline,
-        overdue,
-        label,
-        isinstance(label, SafeData),
-        translation.get_language(),
-        timezone.get_current_timezone(),
-    )
-    return mark_safe(head + _countdown_words(overdue, int(abs(seconds) // 60)) + "</time></span>")  # noqa: S308 - parts escaped where built
+    head = _countdown_head(deadline, overdue, label, isinstance(label, SafeData), language, zone)
+    words = _countdown_words.in_language(language, overdue, int(abs(seconds) // 60))
+    return mark_safe(head + words + "</time></span>")  # noqa: S308 - parts escaped where built
 
 
 @lru_cache(maxsize=4096)
 def _countdown_head(deadline, overdue, label, label_is_safe, language, zone) -> str:
-    # `label_is_safe` keeps a safe label and an equal plain one apart; `language` is the
-    # active one, which the words and the date format use.
+    # `label_is_safe` keeps a safe label and an equal plain one apart; the words and the
+    # date format are `language`'s.
+    with translation.override(language):
+        return _countdown_head_html(deadline, overdue, label, language, zone)
+
+
+def _countdown_head_html(deadline, overdue, label, language, zone) -> str:
     return format_html(
         '<span class="countdown{}" data-countdown="{}"{}>{}<time datetime="{}" title="{}">',
         " overdue" if overdue else "",
         deadline.isoformat(),
-        _countdown_texts(),
+        _countdown_texts.in_language(language),
         format_html("{} ", label) if label else "",
         deadline.isoformat(),
         date_format(timezone.localtime(deadline, zone), "D j M Y, H:i T"),
