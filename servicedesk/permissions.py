@@ -8,6 +8,7 @@ department. Confidential services narrow visibility to the requester and named h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import reduce
 from operator import or_
 
@@ -82,27 +83,31 @@ def is_lead(user) -> bool:
 def _visibility_arms(user) -> list[Q]:
     """What a signed-in person who is not an admin may see, as conditions any of which lets
     them see a ticket: their own requests, what they watch, their departments' queues."""
+    return _visibility_arms_of(user.pk, agent_department_ids(user))
+
+
+def _visibility_arms_of(user_pk: int, agent_departments) -> list[Q]:
+    """`_visibility_arms` of the person `user_pk`, agent of `agent_departments`."""
     from tickets.models import Ticket
 
     watching = Exists(
-        Ticket.watchers.through.objects.filter(ticket_id=OuterRef("pk"), user_id=user.pk)
+        Ticket.watchers.through.objects.filter(ticket_id=OuterRef("pk"), user_id=user_pk)
     )
-    arms = [Q(requester_id=user.pk), Q(confidential=False) & watching]
-    agent_depts = agent_department_ids(user)
-    if agent_depts:
+    arms = [Q(requester_id=user_pk), Q(confidential=False) & watching]
+    if agent_departments:
         arms.append(
-            Q(supplier_department_id__in=agent_depts)
-            & (Q(confidential=False) | Q(assignee_id=user.pk) | _handles_the_service(user))
+            Q(supplier_department_id__in=agent_departments)
+            & (Q(confidential=False) | Q(assignee_id=user_pk) | _handles_the_service(user_pk))
         )
     return arms
 
 
-def _handles_the_service(user) -> Exists:
-    """The ticket's service names `user` among its handlers."""
+def _handles_the_service(user_pk: int) -> Exists:
+    """The ticket's service names the person `user_pk` among its handlers."""
     from departments.models import Service
 
     return Exists(
-        Service.handlers.through.objects.filter(service_id=OuterRef("service_id"), user_id=user.pk)
+        Service.handlers.through.objects.filter(service_id=OuterRef("service_id"), user_id=user_pk)
     )
 
 
@@ -120,7 +125,7 @@ def department_tickets_filter(user, department_ids: set[int]) -> Q:
         Q(confidential=False)
         | Q(requester_id=user.pk)
         | Q(assignee_id=user.pk)
-        | _handles_the_service(user)
+        | _handles_the_service(user.pk)
     )
 
 
@@ -151,6 +156,24 @@ def visible_ticket_parts(queryset: QuerySet, user) -> list[QuerySet]:
     if is_admin(user) or not user or not user.is_authenticated:
         return [visible_tickets(queryset, user)]
     return [queryset.filter(arm) for arm in _visibility_arms(user)]
+
+
+def visible_ticket_parts_shape(user) -> tuple[tuple, tuple[int, ...], Callable] | None:
+    """`visible_ticket_parts` as (shape, values, parts_of), or None for a person not signed
+    in: `parts_of(queryset, values)` is `visible_ticket_parts(queryset, user)` built from the
+    ints in `values` alone (the person and their departments), so that
+    servicedesk.prepared.PreparedShapes can compile it once per shape and put another
+    person's values in."""
+    if not user or not user.is_authenticated:
+        return None
+    if is_admin(user):
+        return ("admin",), (), lambda queryset, values: [queryset]
+    departments = tuple(sorted(agent_department_ids(user)))
+
+    def parts_of(queryset, values):
+        return [queryset.filter(arm) for arm in _visibility_arms_of(values[0], values[1:])]
+
+    return ("arms", len(departments)), (user.pk, *departments), parts_of
 
 
 def is_named_handler(user, ticket) -> bool:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from collections import OrderedDict
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -332,3 +334,97 @@ def prefetched(instance, name: str, objs: list) -> None:
     queryset._result_cache = objs
     queryset._prefetch_done = True
     cache[name] = queryset
+
+
+class PreparedShapes:
+    """Statements compiled once per *shape* of a query that Django builds from a few ids and
+    instants (the API ticket list: the person, their departments, the cursor).
+
+    `statement(key, values, build)`: `build(values)` returns the `(sql, params)` Django compiles
+    for these values; `key` names everything else the SQL depends on. The first time a key is
+    seen, `build` runs twice with probe values (distinct ids and instants no real row uses)
+    and the parameters that differ between the two compiles are the values' slots; later
+    calls only put the values in their slots, without building or compiling, and the SQL
+    runs as a server-side prepared statement (`ServerStatement`).
+
+    A shape is not learnt — and `statement` answers None, for the caller to build and compile
+    as usual — when a value is neither an int a prepared parameter takes nor an aware datetime,
+    when a probe comes back changed or the SQL differs between the compiles, or when a
+    parameter that stays the same is an instant (it may be "now", which must not be kept).
+    At most `size` shapes are kept, the least recently used dropped first.
+    """
+
+    _INT_PROBES = (1_000_003, 2_000_029)
+    _INSTANT_PROBES = (
+        datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2002, 3, 4, 5, 6, 7, tzinfo=UTC),
+    )
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._lock = threading.Lock()
+        # key -> (ServerStatement, constant params, {position: value index}) or None (not
+        # learnable: compile as usual).
+        self._shapes: OrderedDict = OrderedDict()
+
+    @staticmethod
+    def _usable(value) -> bool:
+        if isinstance(value, datetime):
+            return value.tzinfo is not None
+        return plain_int(value)
+
+    def _probes(self, values: tuple, which: int) -> tuple:
+        step = 7_919
+        return tuple(
+            self._INSTANT_PROBES[which] + timedelta(seconds=index + 1)
+            if isinstance(value, datetime)
+            else self._INT_PROBES[which] + step * index
+            for index, value in enumerate(values)
+        )
+
+    def statement(self, key, values: tuple, build) -> tuple[ServerStatement, list] | None:
+        if not all(self._usable(value) for value in values):
+            return None
+        # The kinds of the values are part of the shape (an id where an instant was learnt
+        # would compile differently).
+        key = (key, tuple(isinstance(value, datetime) for value in values))
+        with self._lock:
+            found = key in self._shapes
+            if found:
+                self._shapes.move_to_end(key)
+                shape = self._shapes[key]
+        if not found:
+            shape = self._learn(values, build)
+            with self._lock:
+                self._shapes[key] = shape
+                while len(self._shapes) > self.size:
+                    self._shapes.popitem(last=False)
+        if shape is None:
+            return None
+        statement, constants, slots = shape
+        params = list(constants)
+        for position, index in slots.items():
+            params[position] = values[index]
+        return statement, params
+
+    def _learn(self, values: tuple, build):
+        first_probes, second_probes = self._probes(values, 0), self._probes(values, 1)
+        first_sql, first = build(first_probes)
+        second_sql, second = build(second_probes)
+        first, second = list(first), list(second)
+        if first_sql != second_sql or len(first) != len(second):
+            return None
+        slots = {}
+        for position, (a, b) in enumerate(zip(first, second, strict=True)):
+            if a == b:
+                if isinstance(a, datetime | date):
+                    return None  # an instant that did not come from the values: maybe "now"
+                continue
+            if (
+                a not in first_probes
+                or b not in second_probes
+                or first_probes.index(a) != second_probes.index(b)
+            ):
+                return None  # a value Django changed on its way in
+            slots[position] = first_probes.index(a)
+        return ServerStatement(first_sql), first, slots

@@ -125,7 +125,12 @@ def test_an_employees_filtered_list_in_parts_applies_the_filter_to_each_part(cli
     assert page["count"] == 2
 
 
-def test_an_employees_list_in_parts_reads_each_part_by_itself(client, org, history):
+def test_an_employees_list_in_parts_reads_each_part_by_itself(client, org, history, monkeypatch):
+    from servicedesk.api import pagination
+    from servicedesk.prepared import PreparedShapes
+
+    # Shapes learnt by no earlier test: their SQL goes out with this request's PREPAREs.
+    monkeypatch.setattr(pagination, "_SHAPES", PreparedShapes())
     token, _ = Token.objects.get_or_create(user=org.employee)
     with CaptureQueriesContext(connection) as queries:
         client.get("/api/v1/tickets/", HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -149,3 +154,48 @@ def test_an_agents_pages_in_parts_list_what_they_see_in_order(client, org, histo
     assert mine.reference in listed  # filed with HR: seen as its requester, not as an agent
     assert history["watched"][1].reference not in listed  # confidential, not theirs
     assert pages[0]["count"] == len(expected)
+
+
+def _cursor_of(link):
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(link).query).get("cursor") if link else None
+
+
+@pytest.mark.parametrize("ordering", ["-created_at", "created_at", "-updated_at", "number"])
+@pytest.mark.parametrize("who", ["employee", "it_agent", "admin", "two_departments"])
+def test_the_whole_list_by_its_shape_reads_what_the_compiled_list_reads(
+    client, org, history, ordering, who
+):
+    """With no filter, the list's SQL is compiled once per shape and the person's values put
+    in (PreparedShapes); `status=` (an empty filter) takes the path that compiles it."""
+    from departments.models import Membership
+    from tests.factories import MembershipFactory
+
+    if who == "two_departments":
+        user = UserFactory(home_department=org.hr)
+        MembershipFactory(user=user, department=org.it)
+        MembershipFactory(user=user, department=org.hr, role=Membership.Role.LEAD)
+    else:
+        user = getattr(org, who)
+    services.ticket_create(requester=user, service=org.hr_service, title="Their own")
+    shaped = _walk(client, user, f"ordering={ordering}&page_size=2")
+    compiled = _walk(client, user, f"ordering={ordering}&page_size=2&status=")
+    assert len(shaped) == len(compiled) > 1
+    for mine, theirs in zip(shaped, compiled, strict=True):
+        assert mine["results"] == theirs["results"]
+        assert (mine["count"], mine["count_capped"]) == (theirs["count"], theirs["count_capped"])
+        assert _cursor_of(mine["next"]) == _cursor_of(theirs["next"])
+        assert _cursor_of(mine["previous"]) == _cursor_of(theirs["previous"])
+
+
+def test_a_shape_learnt_for_one_person_serves_another_without_compiling(client, org, history):
+    _get(client, org.employee, "/api/v1/tickets/?page_size=2")
+    other = UserFactory(home_department=org.finance)
+    mine = services.ticket_create(requester=other, service=org.service, title="Other's")
+    with CaptureQueriesContext(connection) as queries:
+        page = _get(client, other, "/api/v1/tickets/?page_size=2")
+    assert [row["reference"] for row in page["results"]] == [mine.reference]
+    assert page["count"] == 1
+    ticket_reads = [q["sql"] for q in queries.captured_queries if "tickets_ticket" in q["sql"]]
+    assert ticket_reads == []  # every read of the list was an EXECUTE of a prepared statement

@@ -327,3 +327,63 @@ def test_a_signed_in_request_reads_its_person_by_a_prepared_statement(org, clien
     ]
     # SQLite (the embedded mode) runs the compiled SQL itself; PostgreSQL EXECUTEs it.
     assert compiled_each_time == [] or connection.vendor != "postgresql"
+
+
+def _shape_build(calls):
+    """A list of tickets by requester, filed after an instant, as Django compiles it."""
+    from tickets.models import Ticket
+
+    def build(values):
+        calls.append(values)
+        requester, after = values
+        queryset = Ticket.objects.filter(requester_id=requester, created_at__gt=after)
+        return queryset.values_list("pk").query.sql_with_params()
+
+    return build
+
+
+def test_a_shape_is_compiled_twice_once_and_then_only_takes_new_values(org):
+    from datetime import UTC, datetime
+
+    from servicedesk.prepared import PreparedShapes
+
+    shapes, calls = PreparedShapes(), []
+    first = (org.employee.pk, datetime(2026, 1, 1, tzinfo=UTC))
+    statement, params = shapes.statement("by requester", first, _shape_build(calls))
+    assert len(calls) == 2 and first not in calls  # two probe compiles, not the values
+    assert params == list(_shape_build([])(first)[1])  # the values where Django puts them
+    second = (org.it_agent.pk, datetime(2026, 2, 1, tzinfo=UTC))
+    again, params = shapes.statement("by requester", second, _shape_build(calls))
+    assert len(calls) == 2 and again is statement
+    assert params == list(_shape_build([])(second)[1])
+
+
+def test_a_shape_is_not_learnt_from_values_it_cannot_probe_or_a_constant_instant(org):
+    from django.utils import timezone
+
+    from servicedesk.prepared import PreparedShapes
+    from tickets.models import Ticket
+
+    shapes = PreparedShapes()
+    assert shapes.statement("text", ("IT-1", 3), lambda values: ("", [])) is None
+    assert shapes.statement("naive", (timezone.now().replace(tzinfo=None),), None) is None
+
+    def with_now(values):
+        # The same instant in both compiles (a frozen clock): it must not be kept.
+        return (
+            Ticket.objects.filter(requester_id=values[0], created_at__lt=now)
+            .values_list("pk")
+            .query.sql_with_params()
+        )
+
+    now = timezone.now()
+    assert shapes.statement("now", (org.employee.pk,), with_now) is None
+
+
+def test_at_most_size_shapes_are_kept(org):
+    from servicedesk.prepared import PreparedShapes
+
+    shapes = PreparedShapes(size=2)
+    for key in ("a", "b", "c"):
+        shapes.statement(key, (1,), lambda values: ("SELECT %s", [values[0]]))
+    assert [key for key, _kinds in shapes._shapes] == ["b", "c"]

@@ -70,6 +70,15 @@ def ticket_row_parts(*, user, queryset: QuerySet[Ticket]) -> list[QuerySet[Ticke
     return permissions.visible_ticket_parts(queryset, user)
 
 
+def ticket_row_parts_shape(*, user):
+    """`ticket_row_parts(user=user, queryset=Ticket.objects.all())` as
+    permissions.visible_ticket_parts_shape describes it, or None where the list is one query
+    (SQLite) or the person is not signed in."""
+    if not connections[Ticket.objects.db].features.supports_slicing_ordering_in_compound:
+        return None
+    return permissions.visible_ticket_parts_shape(user)
+
+
 def ticket_get_for_user(*, user, reference: str, lock: bool = False) -> Ticket:
     """Return the ticket if `user` may see it, otherwise raise Http404 (ids do not leak)."""
     try:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound
@@ -13,7 +14,7 @@ from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from servicedesk.prepared import PreparedByIds
+from servicedesk.prepared import PreparedByIds, PreparedShapes
 
 
 def _values_by_id(model, columns: list[str], ids: list[int]) -> list[dict]:
@@ -31,6 +32,8 @@ def _values_by_id(model, columns: list[str], ids: list[int]) -> list[dict]:
 
 # (model, columns) -> the PreparedByIds reading them; a handful per process.
 _READERS: dict[tuple, PreparedByIds] = {}
+# The shaped lists' page and count statements (CappedKeysetPagination.paginate_shaped).
+_SHAPES = PreparedShapes()
 
 
 def _union(parts: list, *, order: Sequence[str] = ()):
@@ -116,17 +119,81 @@ class CappedKeysetPagination(BasePagination):
         parts = list(queryset) if isinstance(queryset, list | tuple) else [queryset]
         if len(parts) > 1 and columns is None:
             raise ValueError("a list read in parts is paginated as values")
+        size, sign, cursor, after = self._position(request, view, parts[0])
+        ordered = [
+            (part if after is None else part.filter(after)).order_by(*self._order(sign))
+            for part in parts
+        ]
+        if columns is None:
+            keys = list(ordered[0][: size + 1])
+        else:
+            # The page's order, whether there is more and the cursors all come from this one
+            # read of the ids and sort values; the columns are read by id after it.
+            keys = [
+                {"pk": pk, self.field.attname: value}
+                for pk, value in self._keys_query(ordered, size, sign)
+            ]
+        rows = self._page(keys, size, cursor, parts[0].model, columns)
+        self._set_count(self._count_query(parts).count())
+        return rows
+
+    def paginate_shaped(self, request, view, *, model, shape, columns: Sequence[str]) -> list[dict]:
+        """`paginate_values(parts_of(model.objects.all(), values), …)` for a list whose parts
+        are built from a few ints (`shape` is (key, values, parts_of), as
+        permissions.visible_ticket_parts_shape gives), read by SQL compiled once per shape
+        and prepared on PostgreSQL (servicedesk.prepared.PreparedShapes): building and
+        compiling the parts' page and count, and planning them, was most of the list's cost.
+        What cannot be shaped (a sort value that is text) is read as paginate_values reads."""
+        key, values, parts_of = shape
+        everything = model._default_manager.all()
+        connection = connections[everything.db]
+        if connection.vendor != "postgresql":
+            return self._paginate(parts_of(everything, values), request, view, columns=columns)
+        size, sign, cursor, after = self._position(request, view, everything)
+        position = () if cursor is None else (self._cursor_value, cursor[2])
+        order = self._order(sign)
+        attname = self.field.attname
+        page_key = ("page", key, self.field.name, sign, size, cursor is not None)
+
+        def page_sql(probes):
+            parts = parts_of(everything, probes[: len(values)])
+            if probes[len(values) :]:
+                after = self._after(sign, *probes[len(values) :])
+                parts = [part.filter(after) for part in parts]
+            ordered = [part.order_by(*order) for part in parts]
+            return self._keys_query(ordered, size, sign).query.sql_with_params()
+
+        def count_sql(probes):
+            sql, params = self._count_query(parts_of(everything, probes)).query.sql_with_params()
+            return f"SELECT COUNT(*) FROM ({sql}) subquery", params
+
+        page = _SHAPES.statement(page_key, (*values, *position), page_sql)
+        count = _SHAPES.statement(("count", key, self.count_cap), values, count_sql)
+        if page is None or count is None:
+            return self._paginate(parts_of(everything, values), request, view, columns=columns)
+        with connection.cursor() as db:
+            page[0].execute(db, connection, page[1])
+            keys = [{"pk": pk, attname: value} for pk, value in db.fetchall()]
+            count[0].execute(db, connection, count[1])
+            (counted,) = db.fetchone()
+        rows = self._page(keys, size, cursor, model, columns)
+        self._set_count(counted)
+        return rows
+
+    # The parts of a page read ----------------------------------------------------------------
+
+    def _position(self, request, view, queryset):
+        """(page size, "-" or "" for the direction the page is read in, the cursor, the
+        filter of the rows after it); sets self.field and, with a cursor, its sort value."""
         self.request = request
         size = self._page_size(request)
-        term = self._sort_term(parts[0], request, view)
+        term = self._sort_term(queryset, request, view)
         descending, name = term.startswith("-"), term.lstrip("-")
-        self.field = parts[0].model._meta.get_field(name)
+        self.field = queryset.model._meta.get_field(name)
         cursor = self._decode(request.query_params.get(self.cursor_query_param))
-        backwards = cursor is not None and cursor[0] == "p"
+        self._backwards = cursor is not None and cursor[0] == "p"
         # Read in the list's direction, or against it to fetch the page before a cursor.
-        read_descending = descending != backwards
-        sign = "-" if read_descending else ""
-        order = (f"{sign}{self.field.name}", f"{sign}pk")
+        sign = "-" if descending != self._backwards else ""
         after = None
         if cursor is not None:
             try:
@@ -135,51 +202,47 @@ class CappedKeysetPagination(BasePagination):
                 raise NotFound(_("Invalid cursor.")) from None
             if value is None:  # the sort columns are NOT NULL: no row is at such a position
                 raise NotFound(_("Invalid cursor."))
-            op = "lt" if read_descending else "gt"
-            after = Q(**{f"{self.field.name}__{op}": value}) | Q(
-                **{self.field.name: value, f"pk__{op}": cursor[2]}
-            )
-        ordered = [
-            (part if after is None else part.filter(after)).order_by(*order) for part in parts
-        ]
-        if columns is None:
-            keys = list(ordered[0][: size + 1])
-        else:
-            # The page's order, whether there is more and the cursors all come from this one
-            # read of the ids and sort values; the columns are read by id after it.
-            attname = self.field.attname
-            keys = [
-                {"pk": pk, attname: value}
-                for pk, value in _union(
-                    [part.values_list("pk", attname)[: size + 1] for part in ordered],
-                    order=(f"{sign}{attname}", f"{sign}pk"),
-                )[: size + 1]
-            ]
+            self._cursor_value = value
+            after = self._after(sign, value, cursor[2])
+        return size, sign, cursor, after
+
+    def _order(self, sign: str) -> tuple[str, str]:
+        return (f"{sign}{self.field.name}", f"{sign}pk")
+
+    def _after(self, sign: str, value, pk) -> Q:
+        op = "lt" if sign == "-" else "gt"
+        return Q(**{f"{self.field.name}__{op}": value}) | Q(
+            **{self.field.name: value, f"pk__{op}": pk}
+        )
+
+    def _keys_query(self, ordered: list, size: int, sign: str):
+        attname = self.field.attname
+        return _union(
+            [part.values_list("pk", attname)[: size + 1] for part in ordered],
+            order=(f"{sign}{attname}", f"{sign}pk"),
+        )[: size + 1]
+
+    def _count_query(self, parts: list):
+        # Each part up to cap + 1 rows: their union passes the cap exactly when the whole
+        # list does (a part cut short brings cap + 1 rows on its own).
+        return _union([part.order_by().values("pk")[: self.count_cap + 1] for part in parts])
+
+    def _page(self, keys: list, size: int, cursor, model, columns) -> list:
         more = len(keys) > size
         keys = keys[:size]
-        if backwards:
+        if self._backwards:
             keys.reverse()
             self.has_next, self.has_previous = True, more
         else:
             self.has_next, self.has_previous = more, cursor is not None
         self.rows = keys
-        rows = (
-            keys
-            if columns is None
-            else _values_by_id(
-                parts[0].model,
-                [*columns, "pk", self.field.attname],
-                [key["pk"] for key in keys],
-            )
-        )
-        # Each part up to cap + 1 rows: their union passes the cap exactly when the whole
-        # list does (a part cut short brings cap + 1 rows on its own).
-        counted = _union(
-            [part.order_by().values("pk")[: self.count_cap + 1] for part in parts]
-        ).count()
+        if columns is None:
+            return keys
+        return _values_by_id(model, [*columns, "pk", self.field.attname], [k["pk"] for k in keys])
+
+    def _set_count(self, counted: int) -> None:
         self.count_capped = counted > self.count_cap
         self.count = min(counted, self.count_cap)
-        return rows
 
     def get_next_link(self):
         if not (self.has_next and self.rows):
