@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -637,3 +637,34 @@ def test_a_transition_to_the_current_status_answers_400_even_with_a_note(org):
     )
     assert response.status_code == 400
     assert not Comment.objects.filter(ticket=ticket).exists()  # rolled back with it
+
+
+def test_a_throttled_client_is_told_when_its_window_ends_and_may_go_on_in_the_next(
+    org, monkeypatch
+):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "2/min"})
+    client = token_client(org.employee)
+    start = datetime(2026, 1, 12, 9, 0, 10, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        codes = [client.get("/api/v1/tickets/").status_code for _ in range(2)]
+        refused = client.get("/api/v1/tickets/")
+    assert codes == [200, 200] and refused.status_code == 429
+    assert refused["Retry-After"] == "50"  # the minute's window ends at 9:01:00
+    with time_machine.travel(start + timedelta(seconds=50), tick=False):
+        assert client.get("/api/v1/tickets/").status_code == 200
+    other = token_client(org.it_agent)  # counted per person
+    with time_machine.travel(start, tick=False):
+        assert other.get("/api/v1/tickets/").status_code == 200
+
+
+def test_a_throttle_counter_costs_one_cache_round_trip_and_expires_with_its_window(org):
+    from django.core.cache import cache
+
+    from servicedesk.api.throttling import _count
+
+    assert [_count("throttle-test", 60) for _ in range(3)] == [1, 2, 3]
+    if hasattr(cache, "incr_with_expiry"):  # Redis: the key lives a window at most
+        client = cache._cache.get_client(write=True)
+        assert 0 < client.ttl(cache.make_and_validate_key("throttle-test")) <= 60
