@@ -46,3 +46,55 @@ def test_pages_from_the_capped_ids_are_the_lists_own_slices(org, monkeypatch, ca
 def test_an_empty_list_has_one_empty_page(org):
     page = CappedPaginator(_queue(org), 25).get_page(1)
     assert page.object_list == [] and page.paginator.count == 0 and page.number == 1
+
+
+def test_the_queues_first_ids_by_shape_are_the_queues_own(org):
+    """selectors.ticket_queue_first_ids (SQL compiled once per shape, other people's values
+    put in) against ticket_queue itself, for every filter a shape takes."""
+    import itertools
+
+    from departments.models import Membership
+    from tests.factories import MembershipFactory, UserFactory
+    from tickets.models import Ticket
+
+    both = UserFactory(home_department=org.hr)
+    MembershipFactory(user=both, department=org.it)
+    MembershipFactory(user=both, department=org.hr, role=Membership.Role.LEAD)
+    for n, (service, priority) in enumerate(
+        itertools.product([org.service, org.hr_service], ["P1", "P3"])
+    ):
+        for requester in (org.employee, org.finance_lead):
+            ticket = services.ticket_create(
+                requester=requester, service=service, title=f"T{n}", priority=priority
+            )
+            Ticket.objects.filter(pk=ticket.pk).update(
+                assignee=[None, org.it_agent, both][n % 3], status=["new", "open"][n % 2]
+            )
+    lens = selectors.SlaLens(now=MONDAY_10)
+    cases = itertools.product(
+        ["", "open", "all"],
+        ["", "P1"],
+        ["", "me", "none", str(org.it_agent.pk)],
+        [None, org.service.pk],
+        [None, org.finance.pk],
+        ["deadline", "newest"],
+    )
+    for status, priority, assignee, service, customer, sort in cases:
+        filters = {
+            "status": status,
+            "priority": priority,
+            "assignee": assignee,
+            "service": service,
+            "customer_department": customer,
+            "sort": sort,
+        }
+        filters = {name: value for name, value in filters.items() if value not in (None, "")}
+        for user in (org.it_agent, both, org.admin):
+            shaped = selectors.ticket_queue_first_ids(user=user, filters=filters, limit=5)
+            queue = selectors.ticket_queue(user=user, filters=filters, lens=lens)
+            assert shaped == list(queue.values_list("pk", flat=True)[:5]), (user, filters)
+
+
+def test_a_queue_with_words_or_an_sla_filter_is_not_read_by_shape(org):
+    for filters in ({"q": "printer"}, {"sla": "at_risk"}, {"assignee": "not-a-number"}):
+        assert selectors.ticket_queue_first_ids(user=org.it_agent, filters=filters, limit=5) is None

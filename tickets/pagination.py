@@ -22,7 +22,8 @@ class CappedPaginator(Paginator):
     With `count_in_order` (an index serves the list's order), the count and the page come
     from one read: the ids of the list's first `cap + 1` rows, in order; the count walked
     those rows anyway, and a second statement cost a round trip and a compile. A page's
-    `object_list` is then the ids of its tickets, in order, not a queryset.
+    `object_list` is then the ids of its tickets, in order, not a queryset. The list may also
+    be those ids, read already.
     """
 
     cap = COUNT_CAP
@@ -35,6 +36,8 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _first_ids(self) -> list[int]:
+        if isinstance(self.object_list, list):  # read already (selectors.ticket_queue_first_ids)
+            return self.object_list[: self.cap + 1]
         rows = self.object_list.select_related(None).prefetch_related(None)
         return list(rows.values_list("pk", flat=True)[: self.cap + 1])
 

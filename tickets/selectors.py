@@ -19,7 +19,13 @@ from django.http import Http404
 
 from departments.models import User
 from servicedesk import permissions
-from servicedesk.prepared import PreparedByIds, PreparedGet, PreparedQuery, prefetched
+from servicedesk.prepared import (
+    PreparedByIds,
+    PreparedGet,
+    PreparedQuery,
+    PreparedShapes,
+    prefetched,
+)
 from slas import selectors as sla_selectors
 from slas.clock import BusinessCalendar
 from slas.models import SlaClock
@@ -471,7 +477,7 @@ def queue_order_is_indexed(filters: dict) -> bool:
 
 
 def ticket_filter(
-    queryset: QuerySet[Ticket], *, filters: dict, user, lens: SlaLens
+    queryset: QuerySet[Ticket], *, filters: dict, user_pk: int, lens: SlaLens | None
 ) -> QuerySet[Ticket]:
     """Narrow a ticket queryset by the queue / my-requests filters.
 
@@ -491,7 +497,7 @@ def ticket_filter(
         queryset = queryset.filter(priority=filters["priority"])
     assignee = filters.get("assignee")
     if assignee == "me":
-        queryset = queryset.filter(assignee_id=user.pk)
+        queryset = queryset.filter(assignee_id=user_pk)
     elif assignee == "none":
         queryset = queryset.filter(assignee__isnull=True)
     elif assignee:
@@ -521,7 +527,66 @@ def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
         queryset = Ticket.objects.filter(
             permissions.department_tickets_filter(user, permissions.agent_department_ids(user))
         )
-    return ticket_filter(queryset, filters=filters, user=user, lens=lens)
+    return ticket_filter(queryset, filters=filters, user_pk=user.pk, lens=lens)
+
+
+# The queue filters whose values are ids (the rest are choices, part of a shape's key).
+_QUEUE_ID_FILTERS = ("service", "customer_department")
+_QUEUE_SHAPES = PreparedShapes()
+
+
+def ticket_queue_first_ids(*, user, filters: dict, limit: int) -> list[int] | None:
+    """The ids of the first `limit` tickets of `ticket_queue(user=user, filters=filters, …)`,
+    in order, by SQL compiled once per shape (servicedesk.prepared.PreparedShapes): building
+    the queue's query and compiling it cost more than running it. None when the filters hold
+    what a shape cannot (words to search, an SLA state, which depends on the clock)."""
+    if filters.get("q") or filters.get("sla"):
+        return None
+    admin = permissions.is_admin(user)
+    departments = () if admin else tuple(sorted(permissions.agent_department_ids(user)))
+    assignee = filters.get("assignee") or ""
+    by_id = [name for name in _QUEUE_ID_FILTERS if filters.get(name)]
+    try:
+        ids = [int(filters[name]) for name in by_id]
+        if assignee not in ("", "me", "none"):
+            ids.append(int(assignee))
+    except (TypeError, ValueError):
+        return None
+    key = (
+        ("admin",) if admin else ("agent", len(departments)),
+        filters.get("status") or "",
+        filters.get("priority") or "",
+        assignee if assignee in ("", "me", "none") else "id",
+        tuple(by_id),
+        filters.get("sort") or "",
+        limit,
+    )
+    values = (user.pk, *departments, *ids)
+
+    def build(probes):
+        user_pk, rest = probes[0], probes[1:]
+        shaped = dict(filters)
+        shaped.update(zip(by_id, rest[len(departments) :], strict=False))
+        if assignee not in ("", "me", "none"):
+            shaped["assignee"] = rest[-1]
+        queryset = (
+            Ticket.objects.all()
+            if admin
+            else Ticket.objects.filter(
+                permissions.department_tickets_filter_of(user_pk, rest[: len(departments)])
+            )
+        )
+        queryset = ticket_filter(queryset, filters=shaped, user_pk=user_pk, lens=None)
+        return queryset.values_list("pk", flat=True)[:limit].query.sql_with_params()
+
+    found = _QUEUE_SHAPES.statement(key, values, build)
+    if found is None:
+        return None
+    statement, params = found
+    connection = connections[Ticket.objects.db]
+    with connection.cursor() as cursor:
+        statement.execute(cursor, connection, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def ticket_requested_by(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
@@ -532,4 +597,4 @@ def ticket_requested_by(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticke
         queryset = queryset.filter(watchers=user)
     else:
         queryset = queryset.filter(requester=user)
-    return ticket_filter(queryset, filters=filters, user=user, lens=lens)
+    return ticket_filter(queryset, filters=filters, user_pk=user.pk, lens=lens)
