@@ -71,7 +71,8 @@ def _bump(keys: set[str]) -> None:
     # the database, so whatever it computed from the rows before the commit carries tokens
     # this replaces. A bump before the commit as well would guard nothing more: a reader
     # between it and the commit still computes from the old rows, under the new tokens.
-    transaction.on_commit(lambda: _set_tokens(keys))
+    # Robust: a commit hook of the same transaction that raised must not skip it.
+    transaction.on_commit(lambda: _set_tokens(keys), robust=True)
 
 
 def departments_changed(department_ids: Iterable[int]) -> None:

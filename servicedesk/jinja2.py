@@ -97,7 +97,7 @@ def _formatted(language: str | None, message: str, autoescape: bool) -> str:
 
 
 @pass_context
-def _newstyle_gettext(context, message: str, **variables) -> str:
+def _newstyle_gettext(context, message: str, /, **variables) -> str:
     """jinja2.ext's newstyle `gettext` and `_` (the i18n extension's alias of it): the same
     result, memoised for messages without variables (~90 lookups per queue page)."""
     autoescape = context.eval_ctx.autoescape

@@ -39,6 +39,8 @@ from django.db.models.utils import create_namedtuple_class
 _statement_ids = itertools.count(1)
 _prepare_names = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%[%s]")
+# Statements a database connection keeps prepared at most (a few dozen are in steady use).
+MAX_PREPARED_PER_CONNECTION = 1000
 
 
 def plain_int(value) -> bool:
@@ -94,6 +96,11 @@ class ServerStatement:
                 del prepared[self.id]
                 raise
             return
+        if len(prepared) >= MAX_PREPARED_PER_CONNECTION:
+            # Shapes (PreparedShapes) come and go: past the bound, start the connection afresh
+            # rather than keep every plan it ever made.
+            cursor.execute("DEALLOCATE ALL")
+            prepared.clear()
         name = f"servicedesk_{self.id}_{next(_prepare_names)}"
         cursor.execute(f"PREPARE {name} AS {self.server_sql}; EXECUTE {name}({values})", params)
         prepared[self.id] = name
@@ -349,8 +356,9 @@ class PreparedShapes:
 
     A shape is not learnt — and `statement` answers None, for the caller to build and compile
     as usual — when a value is neither an int a prepared parameter takes nor an aware datetime,
-    when a probe comes back changed or the SQL differs between the compiles, or when a
-    parameter that stays the same is an instant (it may be "now", which must not be kept).
+    when a probe comes back changed, is missing from the parameters or the SQL differs between
+    the compiles, or when a parameter that stays the same is an instant (it may be "now",
+    which must not be kept).
     At most `size` shapes are kept, the least recently used dropped first.
     """
 
@@ -427,4 +435,8 @@ class PreparedShapes:
             ):
                 return None  # a value Django changed on its way in
             slots[position] = first_probes.index(a)
+        if set(slots.values()) != set(range(len(values))):
+            # A value the SQL does not carry: Django dropped its condition for the probe (a
+            # range check), which would then hold for every later value too.
+            return None
         return ServerStatement(first_sql), first, slots

@@ -98,3 +98,9 @@ def test_the_queues_first_ids_by_shape_are_the_queues_own(org):
 def test_a_queue_with_words_or_an_sla_filter_is_not_read_by_shape(org):
     for filters in ({"q": "printer"}, {"sla": "at_risk"}, {"assignee": "not-a-number"}):
         assert selectors.ticket_queue_first_ids(user=org.it_agent, filters=filters, limit=5) is None
+
+
+def test_a_queue_with_a_filter_no_shape_knows_is_not_read_by_shape(org):
+    filters = {"supplier_department": org.it.pk}
+    assert selectors.ticket_queue_first_ids(user=org.it_agent, filters=filters, limit=5) is None
+    assert selectors.ticket_queue_first_ids(user=org.employee, filters={}, limit=5) is None

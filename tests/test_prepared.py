@@ -387,3 +387,36 @@ def test_at_most_size_shapes_are_kept(org):
     for key in ("a", "b", "c"):
         shapes.statement(key, (1,), lambda values: ("SELECT %s", [values[0]]))
     assert [key for key, _kinds in shapes._shapes] == ["b", "c"]
+
+
+def test_a_shape_whose_sql_does_not_carry_a_value_is_not_learnt(org):
+    from servicedesk.prepared import PreparedShapes
+    from tickets.models import Ticket
+
+    def ignores_the_second(values):
+        return (
+            Ticket.objects.filter(requester_id=values[0]).values_list("pk").query.sql_with_params()
+        )
+
+    assert PreparedShapes().statement("one of two", (1, 2), ignores_the_second) is None
+
+
+def test_a_connection_starts_afresh_past_its_bound_of_prepared_statements(org, monkeypatch):
+    from django.db import connection
+
+    from servicedesk import prepared
+
+    if connection.vendor != "postgresql":
+        return  # SQLite runs the SQL as it is: nothing is prepared
+    monkeypatch.setattr(prepared, "MAX_PREPARED_PER_CONNECTION", 2)
+    statements = [prepared.ServerStatement(f"SELECT %s + {n}") for n in range(3)]
+    with connection.cursor() as cursor:
+        for n, statement in enumerate(statements):
+            statement.execute(cursor, connection, [10])
+            assert cursor.fetchone() == (10 + n,)
+        kept = connection._servicedesk_prepared[1]
+        assert list(kept) == [statements[2].id]  # the first two were deallocated
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (1,)
+        statements[0].execute(cursor, connection, [5])  # prepared again under a new name
+        assert cursor.fetchone() == (5,)

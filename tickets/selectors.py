@@ -532,6 +532,10 @@ def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
 
 # The queue filters whose values are ids (the rest are choices, part of a shape's key).
 _QUEUE_ID_FILTERS = ("service", "customer_department")
+# The filters a queue shape knows (tickets.forms.QueueFilterForm's).
+_QUEUE_SHAPED_FILTERS = frozenset(
+    {"q", "status", "priority", "sla", "assignee", *_QUEUE_ID_FILTERS, "sort"}
+)
 _QUEUE_SHAPES = PreparedShapes()
 
 
@@ -540,10 +544,12 @@ def ticket_queue_first_ids(*, user, filters: dict, limit: int) -> list[int] | No
     in order, by SQL compiled once per shape (servicedesk.prepared.PreparedShapes): building
     the queue's query and compiling it cost more than running it. None when the filters hold
     what a shape cannot (words to search, an SLA state, which depends on the clock)."""
-    if filters.get("q") or filters.get("sla"):
+    if filters.get("q") or filters.get("sla") or not set(filters) <= _QUEUE_SHAPED_FILTERS:
         return None
     admin = permissions.is_admin(user)
     departments = () if admin else tuple(sorted(permissions.agent_department_ids(user)))
+    if not admin and not departments:
+        return None  # not an agent: no queue
     assignee = filters.get("assignee") or ""
     by_id = [name for name in _QUEUE_ID_FILTERS if filters.get(name)]
     try:
@@ -558,13 +564,16 @@ def ticket_queue_first_ids(*, user, filters: dict, limit: int) -> list[int] | No
         filters.get("priority") or "",
         assignee if assignee in ("", "me", "none") else "id",
         tuple(by_id),
-        filters.get("sort") or "",
+        filters.get("sort") or "deadline",
         limit,
+        Ticket.objects.db,
     )
-    values = (user.pk, *departments, *ids)
+    # The person's id where the SQL has it: an agent's visibility, or "assigned to me".
+    person = (user.pk,) if not admin or assignee == "me" else ()
+    values = (*person, *departments, *ids)
 
     def build(probes):
-        user_pk, rest = probes[0], probes[1:]
+        user_pk, rest = (probes[0], probes[1:]) if person else (None, probes)
         shaped = dict(filters)
         shaped.update(zip(by_id, rest[len(departments) :], strict=False))
         if assignee not in ("", "me", "none"):

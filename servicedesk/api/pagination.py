@@ -153,7 +153,16 @@ class CappedKeysetPagination(BasePagination):
         position = () if cursor is None else (self._cursor_value, cursor[2])
         order = self._order(sign)
         attname = self.field.attname
-        page_key = ("page", key, self.field.name, sign, size, cursor is not None)
+        page_key = (
+            "page",
+            model._meta.label,
+            everything.db,
+            key,
+            self.field.name,
+            sign,
+            size,
+            cursor is not None,
+        )
 
         def page_sql(probes):
             parts = parts_of(everything, probes[: len(values)])
@@ -168,7 +177,8 @@ class CappedKeysetPagination(BasePagination):
             return f"SELECT COUNT(*) FROM ({sql}) subquery", params
 
         page = _SHAPES.statement(page_key, (*values, *position), page_sql)
-        count = _SHAPES.statement(("count", key, self.count_cap), values, count_sql)
+        count_key = ("count", model._meta.label, everything.db, key, self.count_cap)
+        count = _SHAPES.statement(count_key, values, count_sql)
         if page is None or count is None:
             return self._paginate(parts_of(everything, values), request, view, columns=columns)
         with connection.cursor() as db:
