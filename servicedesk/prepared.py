@@ -29,11 +29,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.lookups import Exact
 from django.db.models.query import get_related_populators
 from django.db.models.utils import create_namedtuple_class
+from psycopg2.extensions import adapt
 
 # Process-wide: each ServerStatement has an id, each PREPARE a name never used before.
 _statement_ids = itertools.count(1)
@@ -390,19 +391,21 @@ class PreparedShapes:
             for index, value in enumerate(values)
         )
 
-    def statement(self, key, values: tuple, build) -> tuple[ServerStatement, list] | None:
+    def statement(
+        self, key, values: tuple, build, *, using: str = DEFAULT_DB_ALIAS
+    ) -> tuple[ServerStatement, list] | None:
         if not all(self._usable(value) for value in values):
             return None
         # The kinds of the values are part of the shape (an id where an instant was learnt
         # would compile differently).
-        key = (key, tuple(isinstance(value, datetime) for value in values))
+        key = (key, using, tuple(isinstance(value, datetime) for value in values))
         with self._lock:
             found = key in self._shapes
             if found:
                 self._shapes.move_to_end(key)
                 shape = self._shapes[key]
         if not found:
-            shape = self._learn(values, build)
+            shape = self._learn(values, build, using)
             with self._lock:
                 self._shapes[key] = shape
                 while len(self._shapes) > self.size:
@@ -415,7 +418,7 @@ class PreparedShapes:
             params[position] = values[index]
         return statement, params
 
-    def _learn(self, values: tuple, build):
+    def _learn(self, values: tuple, build, using: str):
         first_probes, second_probes = self._probes(values, 0), self._probes(values, 1)
         first_sql, first = build(first_probes)
         second_sql, second = build(second_probes)
@@ -439,4 +442,33 @@ class PreparedShapes:
             # A value the SQL does not carry: Django dropped its condition for the probe (a
             # range check), which would then hold for every later value too.
             return None
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            return self._with_constants_written_in(first_sql, first, slots, connection)
         return ServerStatement(first_sql), first, slots
+
+    @staticmethod
+    def _with_constants_written_in(sql: str, params: list, slots: dict, connection):
+        """The statement with its constants as literals, only the values as parameters: a
+        generic plan of a prepared statement cannot use a partial index whose condition names
+        a constant it only has as a parameter (the queue's active statuses): PostgreSQL then
+        plans every execution again, or keeps a plan that reads the department's history
+        (98 ms against 0.9 ms at 1M tickets)."""
+        connection.ensure_connection()
+        raw = connection.connection
+        kept, position = {}, itertools.count()
+
+        def write(match):
+            if match.group() == "%%":
+                return "%%"
+            at = next(position)
+            if at in slots:
+                kept[len(kept)] = slots[at]
+                return "%s"
+            literal = adapt(params[at])
+            if hasattr(literal, "prepare"):
+                literal.prepare(raw)
+            return literal.getquoted().decode().replace("%", "%%")
+
+        written = _PLACEHOLDER.sub(write, sql)
+        return ServerStatement(written), [None] * len(kept), kept

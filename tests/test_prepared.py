@@ -11,6 +11,7 @@ from departments.models import Service
 from servicedesk.prepared import PreparedGet, PreparedQuery, prefetched
 from slas.selectors import SERVICE_FILING_RELATED
 from tests import factories
+from tickets import services
 
 
 def _graph(obj, depth=0) -> dict:
@@ -386,7 +387,7 @@ def test_at_most_size_shapes_are_kept(org):
     shapes = PreparedShapes(size=2)
     for key in ("a", "b", "c"):
         shapes.statement(key, (1,), lambda values: ("SELECT %s", [values[0]]))
-    assert [key for key, _kinds in shapes._shapes] == ["b", "c"]
+    assert [key for key, _using, _kinds in shapes._shapes] == ["b", "c"]
 
 
 def test_a_shape_whose_sql_does_not_carry_a_value_is_not_learnt(org):
@@ -420,3 +421,27 @@ def test_a_connection_starts_afresh_past_its_bound_of_prepared_statements(org, m
         assert cursor.fetchone() == (1,)
         statements[0].execute(cursor, connection, [5])  # prepared again under a new name
         assert cursor.fetchone() == (5,)
+
+
+def test_a_shapes_constants_are_written_into_its_sql_and_only_its_values_are_parameters(org):
+    """So that a generic plan can use a partial index whose condition names them (the queue's
+    active statuses)."""
+    from django.db import connection
+
+    from servicedesk.prepared import PreparedShapes
+    from tickets.models import Ticket
+
+    def build(values):
+        queryset = Ticket.objects.filter(
+            requester_id=values[0], status__in=["new", "open"], title__contains="100%"
+        )
+        return queryset.values_list("pk").query.sql_with_params()
+
+    statement, params = PreparedShapes().statement("constants", (org.employee.pk,), build)
+    if connection.vendor == "postgresql":
+        assert params == [org.employee.pk]
+        assert "IN ('new', 'open')" in statement.sql and "'%%100\\%%%%'" in statement.sql
+    mine = services.ticket_create(requester=org.employee, service=org.service, title="100% off")
+    with connection.cursor() as cursor:
+        statement.execute(cursor, connection, params)
+        assert cursor.fetchall() == [(mine.pk,)]
