@@ -10,6 +10,7 @@ use, so both engines print the same HTML, and the strings are the same gettext m
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -18,8 +19,7 @@ from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import translation
 from django.utils.formats import date_format
-from django.utils.html import conditional_escape
-from django.utils.timesince import timesince
+from django.utils.html import avoid_wrapping, conditional_escape
 from django.utils.timezone import get_current_timezone, localtime
 from jinja2 import Environment, pass_context
 from markupsafe import Markup
@@ -137,10 +137,57 @@ def _time_strings(language: str | None) -> dict[str, _TimeUnit]:
     return {key: _TimeUnit(language, *messages) for key, messages in _TIME_UNITS.items()}
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# django.utils.timesince's units below months, in seconds.
+_TIME_CHUNKS = (604_800, 86_400, 3_600, 60)
+_UNIT_KEYS = tuple(_TIME_UNITS)
+
+
 @pass_context
-def _timesince(context, value, now=None) -> str:
-    """Django's `timesince` filter (a queue page prints 25)."""
-    return timesince(value, now, time_strings=_time_strings(_language(context)))
+def _timesince(context, value: datetime, now: datetime | None = None) -> str:
+    """Django's `timesince` (a queue page prints 25) for aware datetimes: the same
+    algorithm and words (tests/test_jinja2_env.py compares them), its messages and the ", "
+    between units from the per-language memo instead of a translation lookup each."""
+    language = _language(context)
+    units = _time_strings(language)
+    now = now.astimezone(value.tzinfo) if now else datetime.now(value.tzinfo)
+    delta = now - value
+    if delta.days * 86_400 + delta.seconds <= 0:
+        return avoid_wrapping(units["minute"] % {"num": 0})
+    total_months = (now.year - value.year) * 12 + (now.month - value.month)
+    if value.day > now.day or (value.day == now.day and value.time() > now.time()):
+        total_months -= 1
+    years, months = divmod(total_months, 12)
+    pivot = value
+    if years or months:
+        year, month = value.year + years, value.month + months
+        if month > 12:
+            month -= 12
+            year += 1
+        pivot = datetime(
+            year,
+            month,
+            min(_MONTH_DAYS[month - 1], value.day),
+            value.hour,
+            value.minute,
+            value.second,
+            tzinfo=value.tzinfo,
+        )
+    remaining = (now - pivot).total_seconds()
+    partials = [years, months]
+    for chunk in _TIME_CHUNKS:
+        count = int(remaining // chunk)
+        partials.append(count)
+        remaining -= chunk * count
+    first = next((i for i, count in enumerate(partials) if count), None)
+    if first is None:
+        return avoid_wrapping(units["minute"] % {"num": 0})
+    parts = []
+    for i in range(first, min(first + 2, len(partials))):
+        if not partials[i]:
+            break
+        parts.append(avoid_wrapping(units[_UNIT_KEYS[i]] % {"num": partials[i]}))
+    return _translated(language, ", ").join(parts)
 
 
 def _zone(context):

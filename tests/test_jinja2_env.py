@@ -3,6 +3,7 @@ when the app is served under a script prefix; their messages are in the active l
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from django.template import engines
 from django.urls import reverse, set_script_prefix
 from django.utils import translation
 from django.utils.timesince import timesince
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import Environment
 from markupsafe import escape
 
@@ -166,3 +169,23 @@ def test_badges_and_countdowns_in_a_partial_print_what_the_template_tags_print(l
     # The case is one of the language and zone asked for (a German weekday, the zone's name).
     assert ("So 29 Nov" in expected) is (language == "de")
     assert ("CET" in expected) is (zone == "Europe/Berlin")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    filed=st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2030, 12, 31),
+        timezones=st.sampled_from([UTC, zoneinfo.ZoneInfo("Europe/Berlin")]),
+    ),
+    span=st.one_of(
+        st.timedeltas(min_value=timedelta(days=-2), max_value=timedelta(days=3)),
+        st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3000)),
+    ),
+    language=st.sampled_from(["en", "de"]),
+)
+def test_timesince_in_a_partial_is_djangos_for_any_instants(filed, span, language):
+    now = (filed + span).astimezone(UTC)
+    template = engines["jinja2"].from_string("{{ filed|timesince(now) }}")
+    with translation.override(language):
+        assert template.render({"filed": filed, "now": now}) == str(escape(timesince(filed, now)))
