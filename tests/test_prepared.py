@@ -445,3 +445,60 @@ def test_a_shapes_constants_are_written_into_its_sql_and_only_its_values_are_par
     with connection.cursor() as cursor:
         statement.execute(cursor, connection, params)
         assert cursor.fetchall() == [(mine.pk,)]
+
+
+def _stored(obj) -> dict:
+    """Every column of `obj`'s row as the database has it."""
+    fresh = type(obj).objects.get(pk=obj.pk)
+    return {f.attname: getattr(fresh, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def _held(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_a_ticket_and_its_event_are_inserted_by_a_prepared_statement_as_django_would(org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import Event
+
+    services.ticket_create(requester=org.employee, service=org.service, title="First")
+    with CaptureQueriesContext(connection) as queries:
+        ticket = services.ticket_create(
+            requester=org.employee,
+            service=org.service,
+            title="Second, with 100% of the <detail>",
+            description="",
+            priority="P3",
+        )
+    event = Event.objects.get(ticket=ticket)
+    # The rows are what the instances hold, every column (the returned id included).
+    assert _stored(ticket) == _held(ticket)
+    assert _stored(event)["after"] == {
+        "status": "new",
+        "priority": "P3",
+        "service": "Laptop problem",
+    }
+    inserts = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
+    if connection.vendor == "postgresql":
+        # Only the clocks' bulk insert and the roll-ups' upsert are compiled for this filing.
+        assert not any('INSERT INTO "tickets_ticket"' in sql for sql in inserts)
+        assert not any('INSERT INTO "tickets_event"' in sql for sql in inserts)
+
+
+def test_an_insert_with_an_expression_or_a_clash_is_djangos(org):
+    from django.db import IntegrityError, transaction
+    from django.db.models.functions import Now
+
+    from tickets.models import Event
+
+    first = services.ticket_create(requester=org.employee, service=org.service, title="One")
+    event = Event.objects.create(
+        ticket=first, actor=org.employee, kind=Event.Kind.COMMENT, created_at=Now()
+    )
+    assert Event.objects.get(pk=event.pk).created_at is not None
+    second = services.ticket_create(requester=org.employee, service=org.service, title="Two")
+    second.pk, second.reference = None, first.reference  # the same reference again
+    with pytest.raises(IntegrityError), transaction.atomic():
+        second.save()

@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from departments.models import Priority
+from servicedesk.prepared import PreparedInsertMixin
 
 
 class Status(models.TextChoices):
@@ -31,7 +32,7 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING_ON_CUSTOMER)
 
 
-class Ticket(models.Model):
+class Ticket(PreparedInsertMixin, models.Model):
     reference = models.CharField(_("reference"), max_length=24, unique=True, editable=False)
     number = models.PositiveIntegerField(editable=False)
     title = models.CharField(_("title"), max_length=200)
@@ -221,7 +222,7 @@ class EventQuerySet(models.QuerySet):
         raise RuntimeError("Events are append-only; they are never deleted.")
 
 
-class Event(models.Model):
+class Event(PreparedInsertMixin, models.Model):
     """Append-only audit record of one change to a ticket (who, when, what, before → after).
 
     Enforced three times: `save()`/`delete()` here, `EventQuerySet`, and a database trigger
