@@ -118,23 +118,9 @@ _TIME_UNITS = {
 }
 
 
-class _TimeUnit:
-    """One entry of timesince()'s `time_strings` in one language: `unit % {"num": n}` prints
-    what Django's lazy plural prints, from the memo instead of two asgiref lookups."""
-
-    __slots__ = ("language", "singular", "plural")
-
-    def __init__(self, language: str | None, singular: str, plural: str):
-        self.language, self.singular, self.plural = language, singular, plural
-
-    def __mod__(self, values: dict) -> str:
-        number = values["num"]
-        return _translated_plural(self.language, self.singular, self.plural, number) % values
-
-
-@lru_cache(maxsize=64)
-def _time_strings(language: str | None) -> dict[str, _TimeUnit]:
-    return {key: _TimeUnit(language, *messages) for key, messages in _TIME_UNITS.items()}
+def _unit(language: str | None, key: str, number: int) -> str:
+    """ "3 days": one of Django's timesince units, from the plural memo."""
+    return avoid_wrapping(_translated_plural(language, *_TIME_UNITS[key], number) % {"num": number})
 
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -149,11 +135,10 @@ def _timesince(context, value: datetime, now: datetime | None = None) -> str:
     algorithm and words (tests/test_jinja2_env.py compares them), its messages and the ", "
     between units from the per-language memo instead of a translation lookup each."""
     language = _language(context)
-    units = _time_strings(language)
     now = now.astimezone(value.tzinfo) if now else datetime.now(value.tzinfo)
     delta = now - value
     if delta.days * 86_400 + delta.seconds <= 0:
-        return avoid_wrapping(units["minute"] % {"num": 0})
+        return _unit(language, "minute", 0)
     total_months = (now.year - value.year) * 12 + (now.month - value.month)
     if value.day > now.day or (value.day == now.day and value.time() > now.time()):
         total_months -= 1
@@ -181,12 +166,12 @@ def _timesince(context, value: datetime, now: datetime | None = None) -> str:
         remaining -= chunk * count
     first = next((i for i, count in enumerate(partials) if count), None)
     if first is None:
-        return avoid_wrapping(units["minute"] % {"num": 0})
+        return _unit(language, "minute", 0)
     parts = []
     for i in range(first, min(first + 2, len(partials))):
         if not partials[i]:
             break
-        parts.append(avoid_wrapping(units[_UNIT_KEYS[i]] % {"num": partials[i]}))
+        parts.append(_unit(language, _UNIT_KEYS[i], partials[i]))
     return _translated(language, ", ").join(parts)
 
 

@@ -504,27 +504,20 @@ class PreparedInsertMixin:
             query = InsertQuery(type(self))
             query.insert_values(fields, [self], raw=False)
             compiler = query.get_compiler(using=using)
+            columns = [field.get_col(type(self)._meta.db_table) for field in returning_fields]
+            if compiler.get_converters(columns):  # decided before as_sql runs pre_save
+                return super()._do_insert(manager, using, fields, returning_fields, raw)
             compiler.returning_fields = returning_fields
             [(sql, params)] = compiler.as_sql()
-            columns = [field.get_col(type(self)._meta.db_table) for field in returning_fields]
-            if compiler.get_converters(columns) or compiler.returning_params:
-                return _run_insert(connection, None, sql, params, returning_fields)
             statement = _INSERTS.setdefault(key, ServerStatement(sql))
         else:
             params = [
                 field.get_db_prep_save(field.pre_save(self, add=True), connection=connection)
                 for field in fields
             ]
-        return _run_insert(connection, statement, None, params, returning_fields)
-
-
-def _run_insert(connection, statement, sql, params, returning_fields) -> list:
-    with connection.cursor() as cursor:
-        if statement is None:
-            cursor.execute(sql, params)
-        else:
+        with connection.cursor() as cursor:
             statement.execute(cursor, connection, list(params))
-        return [cursor.fetchone()] if returning_fields else []
+            return [cursor.fetchone()] if returning_fields else []
 
 
 # (model, database, fields, returning fields) -> the INSERT statement; a handful per process.

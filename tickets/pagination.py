@@ -59,12 +59,7 @@ class CappedPaginator(Paginator):
     capped = False
 
     def page(self, number):
-        if not self.count_in_order:
-            return super().page(number)
-        # Paginator.page's slice, of the ids read with the count.
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        return self._get_page(self._first_ids[bottom:top], number, self)
+        if self.count_in_order:
+            # Paginator.page slices the ids read with the count.
+            self.object_list = self._first_ids
+        return super().page(number)

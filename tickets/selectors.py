@@ -521,13 +521,19 @@ def ticket_filter(
 def ticket_queue(*, user, filters: dict, lens: SlaLens) -> QuerySet[Ticket]:
     """The supplier-department queue of `user` (all departments for an admin), filtered; rows
     without related objects, for the values the tables read (tickets/table_rows.py)."""
-    if permissions.is_admin(user):
-        queryset = ticket_rows(user=user)
-    else:
-        queryset = Ticket.objects.filter(
-            permissions.department_tickets_filter(user, permissions.agent_department_ids(user))
-        )
-    return ticket_filter(queryset, filters=filters, user_pk=user.pk, lens=lens)
+    visible = (
+        Q()
+        if permissions.is_admin(user)
+        else permissions.department_tickets_filter(user, permissions.agent_department_ids(user))
+    )
+    return _queue_of(visible=visible, user_pk=user.pk, filters=filters, lens=lens)
+
+
+def _queue_of(*, visible: Q, user_pk: int | None, filters: dict, lens: SlaLens | None):
+    """The queue's tickets: those `visible` selects, filtered (ticket_queue and its shapes)."""
+    return ticket_filter(
+        Ticket.objects.filter(visible), filters=filters, user_pk=user_pk, lens=lens
+    )
 
 
 # The queue filters whose values are ids (the rest are choices, part of a shape's key).
@@ -578,14 +584,12 @@ def ticket_queue_first_ids(*, user, filters: dict, limit: int) -> list[int] | No
         shaped.update(zip(by_id, rest[len(departments) :], strict=False))
         if assignee not in ("", "me", "none"):
             shaped["assignee"] = rest[-1]
-        queryset = (
-            Ticket.objects.all()
+        visible = (
+            Q()
             if admin
-            else Ticket.objects.filter(
-                permissions.department_tickets_filter_of(user_pk, rest[: len(departments)])
-            )
+            else permissions.department_tickets_filter_of(user_pk, rest[: len(departments)])
         )
-        queryset = ticket_filter(queryset, filters=shaped, user_pk=user_pk, lens=None)
+        queryset = _queue_of(visible=visible, user_pk=user_pk, filters=shaped, lens=None)
         return queryset.values_list("pk", flat=True)[:limit].query.sql_with_params()
 
     found = _QUEUE_SHAPES.statement(key, values, build)

@@ -41,13 +41,13 @@ def per_language(build):
         with translation.override(language):
             return build(*args, **dict(kwargs))
 
-    @wraps(build)
-    def wrapper(*args, **kwargs):
-        return cached(translation.get_language(), args, tuple(sorted(kwargs.items())))
-
     def in_language(language, *args, **kwargs):
         # For a caller that knows the language already (the Jinja2 partials).
         return cached(language, args, tuple(sorted(kwargs.items())))
+
+    @wraps(build)
+    def wrapper(*args, **kwargs):
+        return in_language(translation.get_language(), *args, **kwargs)
 
     wrapper.in_language = in_language
     return wrapper
@@ -202,19 +202,15 @@ def _countdown_head(deadline, overdue, label, label_is_safe, language, zone) -> 
     # `label_is_safe` keeps a safe label and an equal plain one apart; the words and the
     # date format are `language`'s.
     with translation.override(language):
-        return _countdown_head_html(deadline, overdue, label, language, zone)
-
-
-def _countdown_head_html(deadline, overdue, label, language, zone) -> str:
-    return format_html(
-        '<span class="countdown{}" data-countdown="{}"{}>{}<time datetime="{}" title="{}">',
-        " overdue" if overdue else "",
-        deadline.isoformat(),
-        _countdown_texts.in_language(language),
-        format_html("{} ", label) if label else "",
-        deadline.isoformat(),
-        date_format(timezone.localtime(deadline, zone), "D j M Y, H:i T"),
-    )
+        return format_html(
+            '<span class="countdown{}" data-countdown="{}"{}>{}<time datetime="{}" title="{}">',
+            " overdue" if overdue else "",
+            deadline.isoformat(),
+            _countdown_texts.in_language(language),
+            format_html("{} ", label) if label else "",
+            deadline.isoformat(),
+            date_format(timezone.localtime(deadline, zone), "D j M Y, H:i T"),
+        )
 
 
 @per_language
